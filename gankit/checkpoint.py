@@ -1,0 +1,150 @@
+"""Checkpoints: one safetensors file per save, tensors in its body, everything else as JSON.
+
+A training state is a nested structure of dicts, lists, numbers, strings and tensors (model
+and optimiser state dicts, RNG states, counters). `save` splits it into a JSON skeleton,
+stored in the safetensors header, and the tensors it refers to; `load` puts it back together.
+Nothing is ever unpickled. Files are written atomically, so a kill leaves the previous
+checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import safetensors
+import safetensors.torch
+import torch
+from torch import Tensor
+
+from .atomic import atomic_write_bytes, remove_stale_temporaries
+from .errors import CheckpointError
+
+FORMAT = "gankit-checkpoint"
+VERSION = 1
+log = logging.getLogger("gankit")
+NAME = re.compile(r"^ckpt-(\d{8})\.safetensors$")
+
+
+def flatten(obj: Any, tensors: dict[str, Tensor], path: str = "") -> Any:
+    """JSON-able skeleton of `obj`; its tensors are moved into `tensors` under their path."""
+    if isinstance(obj, Tensor):
+        tensors[path] = obj.detach().to("cpu", copy=True).contiguous()
+        return {"__tensor__": path}
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) for k in obj) and "__tensor__" not in obj and "__items__" not in obj:
+            return {k: flatten(v, tensors, f"{path}/{k}") for k, v in obj.items()}
+        # optimiser states are keyed by int: keep the key types
+        return {"__items__": [[k, flatten(v, tensors, f"{path}/{k}")] for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        return [flatten(v, tensors, f"{path}/{i}") for i, v in enumerate(obj)]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"cannot store {type(obj).__name__} at {path or '/'} in a checkpoint")
+
+
+def unflatten(skeleton: Any, tensors: dict[str, Tensor]) -> Any:
+    if isinstance(skeleton, dict):
+        if "__tensor__" in skeleton:
+            return tensors[skeleton["__tensor__"]]
+        if "__items__" in skeleton:
+            return {k: unflatten(v, tensors) for k, v in skeleton["__items__"]}
+        return {k: unflatten(v, tensors) for k, v in skeleton.items()}
+    if isinstance(skeleton, list):
+        return [unflatten(v, tensors) for v in skeleton]
+    return skeleton
+
+
+def save(path: str | Path, state: dict[str, Any]) -> None:
+    """Write `state` to `path` atomically as one safetensors file."""
+    tensors: dict[str, Tensor] = {}
+    skeleton = flatten(state, tensors)
+    metadata = {"format": FORMAT, "version": str(VERSION), "state": json.dumps(skeleton)}
+    atomic_write_bytes(path, safetensors.torch.save(tensors, metadata=metadata))
+
+
+def load(path: str | Path, device: str | torch.device = "cpu", keys: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Read a checkpoint written by `save` (only its top-level `keys` if given).
+
+    A CheckpointError names the file when it is missing, damaged or not a gankit checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        with safetensors.safe_open(str(path), framework="pt", device=str(device)) as f:
+            metadata = f.metadata() or {}
+            _check_header(path, metadata)
+            skeleton = json.loads(metadata["state"])
+            if keys is not None:
+                skeleton = {k: v for k, v in skeleton.items() if k in keys}
+            wanted = _tensor_names(skeleton)
+            tensors = {name: f.get_tensor(name) for name in wanted}
+    except CheckpointError:
+        raise
+    except Exception as exc:  # safetensors and json raise their own error types for damaged files
+        raise CheckpointError(f"checkpoint {path} is damaged or not a safetensors file ({exc})") from None
+    try:
+        return unflatten(skeleton, tensors)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint {path} has a damaged state record ({exc})") from None
+
+
+def _check_header(path: Path, metadata: dict[str, str]) -> None:
+    if metadata.get("format") != FORMAT or "state" not in metadata:
+        raise CheckpointError(f"{path} is a safetensors file but not a gankit checkpoint")
+    if int(metadata.get("version", 0)) > VERSION:
+        raise CheckpointError(
+            f"checkpoint {path} has format version {metadata['version']}; this gankit reads up to {VERSION}"
+        )
+
+
+def _tensor_names(skeleton: Any) -> list[str]:
+    if isinstance(skeleton, dict):
+        if "__tensor__" in skeleton:
+            return [skeleton["__tensor__"]]
+        values = [v for _, v in skeleton["__items__"]] if "__items__" in skeleton else skeleton.values()
+        return [name for v in values for name in _tensor_names(v)]
+    if isinstance(skeleton, list):
+        return [name for v in skeleton for name in _tensor_names(v)]
+    return []
+
+
+def checkpoint_path(folder: Path, step: int) -> Path:
+    return folder / f"ckpt-{step:08d}.safetensors"
+
+
+def list_checkpoints(folder: Path) -> list[tuple[int, Path]]:
+    """(step, path) of every checkpoint file in `folder`, oldest first."""
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := NAME.match(p.name))]
+    return sorted(found)
+
+
+def load_latest(folder: Path, device: str | torch.device = "cpu") -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint in `folder` that loads, after removing half-written temporaries."""
+    if folder.is_dir():
+        remove_stale_temporaries(folder)
+    errors = []
+    for _, path in reversed(list_checkpoints(folder)):
+        try:
+            state = load(path, device)
+        except CheckpointError as exc:
+            errors.append(str(exc))
+            continue
+        for error in errors:
+            log.warning("skipping %s", error)
+        return path, state
+    if errors:
+        raise CheckpointError(f"no readable checkpoint in {folder}: {errors[0]}")
+    return None
+
+
+def prune(folder: Path, keep: int) -> None:
+    """Delete all but the `keep` newest checkpoints."""
+    for _, path in list_checkpoints(folder)[:-keep]:
+        path.unlink(missing_ok=True)

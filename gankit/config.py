@@ -1,0 +1,465 @@
+"""Configuration as plain data: defaults ← preset ← files ← `--set` overrides, then validated.
+
+A config is a nested dict of plain values (what `config.json` in a run folder holds). Its
+shape is described by small dataclasses; the `data` and `model` sections are completed by the
+settings dataclass of the target or model they name, and `optim.<player>` by the signature of
+the `torch.optim` class it names. Every error is one `ConfigError` line naming the key and
+what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import inspect
+import json
+import re
+import sys
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+Config = dict[str, Any]
+
+
+def setting(default: Any, help: str, **limits: Any) -> Any:
+    """A dataclass field with a help line and optional limits: min, max, choices_from."""
+    return field(default=default, metadata={"help": help, **limits})
+
+
+def list_setting(default: list, help: str, **limits: Any) -> Any:
+    return field(default_factory=lambda: list(default), metadata={"help": help, **limits})
+
+
+@dataclass
+class TrainSettings:
+    steps: int = setting(2000, "iterations; each is d_steps D updates then g_steps G updates", min=1)
+    d_steps: int = setting(1, "discriminator updates per iteration", min=1)
+    g_steps: int = setting(1, "generator updates per iteration", min=1)
+    log_every: int = setting(100, "iterations between metric records and progress updates", min=1)
+    eval_every: int = setting(0, "iterations between evaluations (0: only at the end)", min=0)
+    plot_every: int = setting(0, "iterations between picture refreshes (0: with each evaluation)", min=0)
+    checkpoint_every: int = setting(1000, "iterations between checkpoints (0: only at the end and on interrupt)", min=0)
+    keep_checkpoints: int = setting(3, "how many recent checkpoints to keep", min=1)
+
+
+@dataclass
+class EvalSettings:
+    n_samples: int = setting(2500, "generated samples per evaluation", min=1)
+    seed: int = setting(1234, "seed of the evaluation noise and reference samples", min=0)
+
+
+@dataclass
+class LossSettings:
+    objective: str = setting("non-saturating", "the adversarial objective", choices_from="objective")
+
+
+@dataclass
+class DataSettings:
+    target: str = setting("ring", "what to learn", choices_from="target")
+    batch_size: int = setting(64, "real samples per discriminator update", min=1)
+
+
+@dataclass
+class ModelSettings:
+    name: str = setting("mlp", "the networks", choices_from="model")
+
+
+@dataclass
+class RootSettings:
+    name: str = setting("", "run name (folder under the runs directory); empty: the preset's name")
+    preset: str = setting("", "the preset this config started from (informative)")
+    seed: int = setting(0, "seed for weights, data and noise", min=0)
+    device: str = setting("auto", "auto, cpu, cuda, cuda:N or mps")
+
+
+SECTIONS: dict[str, type] = {
+    "data": DataSettings,
+    "model": ModelSettings,
+    "loss": LossSettings,
+    "train": TrainSettings,
+    "eval": EvalSettings,
+}
+# Sections completed by the settings of the registry entry their selector names.
+SELECTORS: dict[str, str] = {"data": "target", "model": "name"}
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def _registries() -> dict[str, Any]:
+    """Registries by the name used in `choices_from`; importing them fills them."""
+    from .data import TARGETS
+    from .losses import OBJECTIVES
+    from .models import MODELS
+
+    return {"target": TARGETS, "model": MODELS, "objective": OBJECTIVES}
+
+
+def default_optimizer() -> dict[str, Any]:
+    return {"name": "Adam", "lr": 2e-4, "betas": [0.5, 0.999]}
+
+
+# --------------------------------------------------------------------------- layers
+
+
+def load_file(path: str | Path) -> Config:
+    """Read a TOML, JSON or YAML config file into a dict; a ConfigError if it can't be read."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist (expected a .toml, .json or .yaml file)")
+    suffix = path.suffix.lower()
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        if suffix == ".toml":
+            data = tomllib.loads(text)
+        elif suffix == ".json":
+            data = json.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            try:
+                import yaml
+            except ImportError:
+                raise ConfigError(
+                    f"reading {path} needs PyYAML: pip install 'gankit[yaml]' (or use TOML/JSON)"
+                ) from None
+            data = yaml.safe_load(text)
+        else:
+            raise ConfigError(f"config file {path}: unknown format {suffix!r} (allowed: .toml, .json, .yaml, .yml)")
+    except ConfigError:
+        raise
+    except Exception as exc:  # parser errors come in many classes
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"config file {path} is not valid {suffix[1:].upper()}: {reason}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a table of settings, got {type(data).__name__}")
+    return data
+
+
+def parse_overrides(items: Sequence[str] | Mapping[str, Any]) -> Config:
+    """Turn `key.path=value` strings (or a {key.path: value} mapping) into a nested dict.
+
+    Values are read as TOML literals (`3`, `0.5`, `true`, `[64, 64]`, `"x"`); anything else is
+    kept as a plain string, so `data.target=ring` needs no quotes.
+    """
+    pairs: list[tuple[str, Any]] = []
+    if isinstance(items, Mapping):
+        pairs = list(items.items())
+    else:
+        for item in items:
+            key, sep, text = item.partition("=")
+            if not sep or not key.strip():
+                raise ConfigError(f"override {item!r} must look like key.path=value, e.g. train.steps=2000")
+            pairs.append((key.strip(), _parse_literal(text.strip())))
+    out: Config = {}
+    for key, value in pairs:
+        parts = key.split(".")
+        if any(not p for p in parts):
+            raise ConfigError(f"override key {key!r} has an empty part")
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {key!r} conflicts with another override of {part!r}")
+        node[parts[-1]] = value
+    return out
+
+
+def _parse_literal(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def merge(base: Config, layer: Mapping[str, Any]) -> Config:
+    """Deep-merge `layer` into a copy of `base`: tables merge, everything else replaces."""
+    out = copy.deepcopy(base)
+    for key, value in layer.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def resolve(
+    preset: str | None = None,
+    files: Sequence[str | Path] = (),
+    overrides: Sequence[str] | Mapping[str, Any] = (),
+    base: Config | None = None,
+) -> Config:
+    """The validated, complete config: preset (or `base`) ← files ← overrides."""
+    from .presets import get_preset
+
+    layers: list[Config] = []
+    if base is not None:
+        layers.append(base)
+    if preset:
+        layers.append({"preset": preset, "name": preset, **get_preset(preset)})
+    layers += [load_file(f) for f in files]
+    layers.append(parse_overrides(overrides))
+
+    # When a later layer picks another target, model or optimiser, earlier layers' settings
+    # for the old choice are dropped, so `ring --set data.target=grid` starts from grid's
+    # defaults and `--set optim.D.name=SGD` from SGD's.
+    for path, selector in _selector_paths(layers):
+        chosen = [_get(layer, path)[selector] for layer in layers if selector in _get(layer, path)]
+        for layer in layers:
+            table = _get(layer, path)
+            if chosen and table.get(selector, chosen[-1]) != chosen[-1]:
+                _set(layer, path, {k: v for k, v in table.items() if k in _common_keys(path)})
+    merged: Config = {}
+    for layer in layers:
+        merged = merge(merged, layer)
+    return validate(merged)
+
+
+def _selector_paths(layers: Sequence[Config]) -> list[tuple[tuple[str, ...], str]]:
+    """(path of a table, its selector key) for every table whose selector picks a schema."""
+    paths = [((section,), selector) for section, selector in SELECTORS.items()]
+    players = {p for layer in layers if isinstance(layer.get("optim"), Mapping) for p in layer["optim"]}
+    return paths + [(("optim", player), "name") for player in sorted(players)]
+
+
+def _get(layer: Mapping[str, Any], path: tuple[str, ...]) -> Mapping[str, Any]:
+    node: Any = layer
+    for part in path:
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return node if isinstance(node, Mapping) else {}
+
+
+def _set(layer: Config, path: tuple[str, ...], value: Config) -> None:
+    for part in path[:-1]:
+        layer = layer[part]
+    layer[path[-1]] = value
+
+
+def _kind(section: str) -> str:
+    return {"data": "target", "model": "model"}[section]
+
+
+def _common_keys(path: tuple[str, ...]) -> set[str]:
+    """Keys of a table that do not depend on its selector's choice."""
+    if path[0] == "optim":
+        return {"name"}
+    return {f.name for f in dataclasses.fields(SECTIONS[path[0]])}
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate(config: Mapping[str, Any]) -> Config:
+    """Check every key, type and range; return the complete config with defaults filled in."""
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"a config must be a table of settings, got {type(config).__name__}")
+    registries = _registries()
+    allowed_top = [f.name for f in dataclasses.fields(RootSettings)] + [*SECTIONS, "optim"]
+    for key in config:
+        if key not in allowed_top:
+            _unknown(key, allowed_top)
+    out = check_table({k: v for k, v in config.items() if k not in (*SECTIONS, "optim")}, RootSettings, "")
+    if not DEVICE_PATTERN.match(out["device"]):
+        raise ConfigError(f"device must be auto, cpu, cuda, cuda:N or mps; got {out['device']!r}")
+    for section, schema in SECTIONS.items():
+        values = _table(config.get(section, {}), section)
+        selector = SELECTORS.get(section)
+        if selector is None:
+            out[section] = check_table(values, schema, section, registries)
+            continue
+        common = check_table({k: v for k, v in values.items() if k == selector}, schema, section, registries)
+        entry = registries[_kind(section)].get(common[selector], f"{section}.{selector}")
+        schemas = [schema] + ([entry.params] if entry.params else [])
+        out[section] = check_table(values, schemas, section, registries)
+    optim = _table(config.get("optim", {}), "optim")
+    for player in optim:
+        if player not in ("D", "G"):
+            _unknown(f"optim.{player}", ["D", "G"], section="optim")
+    out["optim"] = {}
+    for player in ("D", "G"):
+        given = _table(optim.get(player, {}), f"optim.{player}")
+        # naming another optimiser starts from torch's defaults, not from Adam's settings
+        spec = given if "name" in given else merge(default_optimizer(), given)
+        out["optim"][player] = check_optimizer(spec, f"optim.{player}")
+    return out
+
+
+def _table(value: Any, key: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{key} must be a table of settings, got {_describe(value)}")
+    return dict(value)
+
+
+def check_table(
+    values: Mapping[str, Any],
+    schemas: type | Sequence[type],
+    path: str,
+    registries: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Validate `values` against the union of dataclass `schemas`; fill defaults."""
+    schemas = [schemas] if isinstance(schemas, type) else list(schemas)
+    fields: dict[str, tuple[dataclasses.Field, Any]] = {}
+    for schema in schemas:
+        hints = typing.get_type_hints(schema)
+        for f in dataclasses.fields(schema):
+            fields[f.name] = (f, hints[f.name])
+    prefix = f"{path}." if path else ""
+    for key in values:
+        if key not in fields:
+            _unknown(prefix + key, list(fields), section=path)
+    out: dict[str, Any] = {}
+    for name, (f, tp) in fields.items():
+        if name in values:
+            value = values[name]
+        elif f.default is not dataclasses.MISSING:
+            value = f.default
+        else:
+            value = f.default_factory()  # type: ignore[misc]
+        out[name] = check_value(value, tp, f.metadata, prefix + name, registries)
+    return out
+
+
+def check_value(
+    value: Any, tp: Any, limits: Mapping[str, Any], key: str, registries: Mapping[str, Any] | None = None
+) -> Any:
+    """Check one value against a type hint and its limits; return it normalised."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return check_value(value, inner, limits, key, registries)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{key} must be one of {', '.join(map(str, args))}; got {value!r}")
+        return value
+    if origin is list:
+        (inner,) = args
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list of {_type_name(inner)}s, got {_describe(value)}")
+        return [check_value(v, inner, limits, f"{key}[{i}]", registries) for i, v in enumerate(value)]
+    ok = {
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, (int, float)) and not isinstance(value, bool),
+        bool: isinstance(value, bool),
+        str: isinstance(value, str),
+    }.get(tp)
+    if ok is None:
+        raise TypeError(f"unsupported config type {tp!r} for {key}")
+    if not ok:
+        raise ConfigError(f"{key} must be {_type_name(tp, article=True)}, got {_describe(value)}")
+    if tp is float:
+        value = float(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ConfigError(f"{key} must be a finite number, got {value}")
+    low, high = limits.get("min"), limits.get("max")
+    if low is not None and value < low or high is not None and value > high:
+        bounds = " and ".join(
+            s for s in (f">= {low}" if low is not None else "", f"<= {high}" if high is not None else "") if s
+        )
+        raise ConfigError(f"{key} must be {bounds}, got {value}")
+    if limits.get("choices") and value not in limits["choices"]:
+        raise ConfigError(f"{key} must be one of {', '.join(map(str, limits['choices']))}; got {value!r}")
+    if limits.get("choices_from") and registries is not None:
+        registries[limits["choices_from"]].get(value, key)
+    return value
+
+
+def check_optimizer(spec: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """Validate `{name, **settings}` against the signature of `torch.optim.<name>`."""
+    names = optimizer_names()
+    name = spec.get("name")
+    if name not in names:
+        raise ConfigError(f"{key}.name must be a torch.optim optimiser ({', '.join(names)}); got {name!r}")
+    params = _optimizer_defaults(getattr(torch.optim, name))
+    out: dict[str, Any] = {"name": name}
+    filled = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items() if _plain(v)}
+    for arg, value in {**filled, **spec}.items():
+        if arg == "name":
+            continue
+        if arg not in params:
+            _unknown(f"{key}.{arg}", ["name", *params], section=f"{key} ({name})")
+        default = params[arg]
+        if isinstance(default, bool) or (default is None and isinstance(value, bool)):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{key}.{arg} must be true or false, got {_describe(value)}")
+        elif isinstance(default, (int, float)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise ConfigError(f"{key}.{arg} must be a number, got {_describe(value)}")
+            value = float(value) if isinstance(default, float) else value
+        elif isinstance(default, tuple):
+            if not isinstance(value, (list, tuple)) or len(value) != len(default):
+                raise ConfigError(f"{key}.{arg} must be a list of {len(default)} numbers, got {_describe(value)}")
+            value = [check_value(v, float, {}, f"{key}.{arg}[{i}]") for i, v in enumerate(value)]
+        out[arg] = value
+    try:  # let torch check the values themselves (negative lr, betas outside [0, 1), ...)
+        build_optimizer(out, [torch.nn.Parameter(torch.zeros(1))])
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{key}: {exc}") from None
+    return out
+
+
+def optimizer_names() -> list[str]:
+    return sorted(
+        n
+        for n in dir(torch.optim)
+        if isinstance(getattr(torch.optim, n), type)
+        and issubclass(getattr(torch.optim, n), torch.optim.Optimizer)
+        and n != "Optimizer"
+    )
+
+
+def _plain(value: Any) -> bool:
+    """A default worth writing into the resolved config (numbers, flags, tuples of numbers)."""
+    if isinstance(value, tuple):
+        return all(isinstance(v, (int, float)) for v in value)
+    return isinstance(value, (bool, int, float))
+
+
+def _optimizer_defaults(cls: type) -> dict[str, Any]:
+    """Keyword settings of a torch.optim class and their defaults."""
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {
+        p.name: p.default
+        for p in inspect.signature(cls.__init__).parameters.values()
+        if p.name not in ("self", "params") and p.kind in kinds
+    }
+
+
+def build_optimizer(spec: Mapping[str, Any], parameters: Any) -> torch.optim.Optimizer:
+    """`torch.optim.<name>(parameters, **settings)` from a validated optimiser spec."""
+    settings = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items() if k != "name"}
+    return getattr(torch.optim, spec["name"])(parameters, **settings)
+
+
+def _unknown(key: str, allowed: Sequence[str], section: str = "") -> typing.NoReturn:
+    leaf = key.rsplit(".", 1)[-1]
+    close = difflib.get_close_matches(leaf, allowed, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    where = f" in [{section}]" if section else ""
+    raise ConfigError(f"unknown key {key!r}{hint}; allowed keys{where}: {', '.join(allowed)}")
+
+
+def _type_name(tp: Any, article: bool = False) -> str:
+    name = {int: "integer", float: "number", bool: "boolean", str: "string"}.get(tp, str(tp))
+    if tp is bool and article:
+        return "true or false"
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}" if article else name
+
+
+def _describe(value: Any) -> str:
+    text = json.dumps(value) if isinstance(value, (int, float, str, bool, list, dict)) else repr(value)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"{text} ({type(value).__name__})"

@@ -1,0 +1,373 @@
+"""The training engine: one loop for every GAN.
+
+Each iteration lets every player of the model (usually D then G) make its updates: freeze
+the other players' networks, compute the player's loss, step its optimiser. Statistics stay
+on the device and are read only at log intervals; evaluation, pictures and checkpoints run
+at their own intervals. The engine knows no model, target or objective by name.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import safetensors.torch
+import torch
+from torch import Tensor, nn
+
+from . import checkpoint, plots
+from .config import build_optimizer
+from .data import Target, build_source, build_target
+from .errors import CheckpointError, ConfigError
+from .models import build_model
+from .recipe import GAN, Player
+from .rng import capture_global_rng, make_generator, restore_global_rng, seed_everything
+from .run import SUMMARY, RunDir
+
+log = logging.getLogger("gankit")
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped on SIGINT/SIGTERM after saving a checkpoint."""
+
+    def __init__(self, step: int, run: Path | None) -> None:
+        super().__init__(f"interrupted at iteration {step}")
+        self.step, self.run = step, run
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` → CUDA if present, else Apple MPS, else CPU; an explicit device must exist."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+        raise ConfigError(
+            f"device {name!r} is not available here (CUDA devices: {torch.cuda.device_count()}); use cpu or auto"
+        )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device 'mps' is not available here; use cpu or auto")
+    return device
+
+
+class RunningMeans:
+    """Sums of per-update statistics kept on the device; read (one sync) at log time."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, Tensor] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, stats: dict[str, Tensor]) -> None:
+        for key, value in stats.items():
+            value = value.detach().float()
+            self.sums[key] = self.sums[key] + value if key in self.sums else value
+            self.counts[key] = self.counts.get(key, 0) + 1
+
+    def pop(self) -> dict[str, float]:
+        """The means since the last pop, as Python floats; then start again."""
+        if not self.sums:
+            return {}
+        keys = list(self.sums)
+        values = torch.stack([self.sums[k] / self.counts[k] for k in keys]).tolist()
+        self.sums, self.counts = {}, {}
+        return dict(zip(keys, values))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"sums": dict(self.sums), "counts": dict(self.counts)}
+
+    def load_state_dict(self, state: dict[str, Any], device: torch.device) -> None:
+        self.sums = {k: v.to(device) for k, v in state["sums"].items()}
+        self.counts = {k: int(v) for k, v in state["counts"].items()}
+
+
+class StopSignals:
+    """Turn the first SIGINT/SIGTERM into a polite stop request; a second Ctrl-C is immediate."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def __enter__(self) -> StopSignals:
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        except ValueError:  # not the main thread: leave signals alone
+            self._previous.clear()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+@dataclass
+class Snapshot:
+    """Generated samples (and their noise) with a real reference sample, from fixed seeds."""
+
+    fake: Tensor
+    noise: Tensor
+    real: Tensor
+    measures: dict[str, float] = field(default_factory=dict)
+
+
+def take_snapshot(gan: GAN, target: Target, n: int, seed: int, measure: bool = True) -> Snapshot:
+    """`n` samples from the same evaluation noise every time, a real reference sample, and the
+    target's measures of the samples (the protocol of training-time and `gankit eval` numbers)."""
+    device = next(gan.parameters()).device
+    fake, noise = gan.generate(n, make_generator(device, seed, "eval-noise"))
+    real = target.sample(n, make_generator(device, seed, "eval-real"))
+    measures = target.evaluate(fake, make_generator(device, seed, "eval-real")) if measure else {}
+    return Snapshot(fake, noise, real, measures)
+
+
+class Trainer:
+    """Trains the GAN a validated config describes, writing into `run` if given."""
+
+    def __init__(
+        self, config: dict[str, Any], run: RunDir | None = None, progress: bool = False, gan: GAN | None = None
+    ) -> None:
+        """`gan` replaces the model the config names (a GAN of one's own on the same engine)."""
+        self.config = config
+        self.run = run
+        self.progress = progress
+        self.device = resolve_device(config["device"])
+        seed_everything(config["seed"])
+        self.target = build_target(config["data"])
+        self.gan = (gan or build_model(config, self.target.shape)).to(self.device)
+        self.data = build_source(self.target, config["data"], config["seed"], self.device)
+        self.players: list[Player] = self.gan.players()
+        self.optimizers = {
+            p.name: build_optimizer(config["optim"][p.name], list(self._parameters(p))) for p in self.players
+        }
+        self.noise_rng = make_generator(self.device, config["seed"], "noise")
+        self.means = RunningMeans()
+        self.step = 0
+        self.records: list[dict[str, Any]] = []
+        self.elapsed = 0.0  # training seconds before this process (restored on resume)
+
+    def _parameters(self, player: Player) -> Iterator[nn.Parameter]:
+        for name in player.networks:
+            yield from self.gan.nets[name].parameters()
+
+    # ------------------------------------------------------------------ one iteration
+
+    def train_step(self) -> None:
+        """Every player makes its updates, in order; the others' networks are frozen meanwhile."""
+        for player in self.players:
+            for name, net in self.gan.nets.items():
+                net.requires_grad_(name in player.networks)
+            optimizer = self.optimizers[player.name]
+            for _ in range(player.steps):
+                batch = self.data.next() if player.uses_data else {}
+                loss, stats = player.loss(batch, self.noise_rng)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if player.after_update is not None:
+                    player.after_update()
+                self.means.add(stats)
+        for net in self.gan.nets.values():
+            net.requires_grad_(True)
+
+    # ------------------------------------------------------------------ the loop
+
+    def fit(self) -> dict[str, Any]:
+        """Train to `train.steps`, then evaluate, draw and save; return the summary."""
+        from tqdm.auto import tqdm
+
+        train = self.config["train"]
+        total = train["steps"]
+        bar = tqdm(
+            total=total,
+            initial=self.step,
+            disable=not self.progress,
+            unit="it",
+            dynamic_ncols=True,
+            desc=self.config["name"] or "train",
+        )
+        self._clock = (time.perf_counter(), self.step)
+        self._started = time.perf_counter() - self.elapsed
+        try:
+            with StopSignals() as stop:
+                while self.step < total:
+                    self.train_step()
+                    self.step += 1
+                    bar.update()
+                    self._at_intervals(bar)
+                    if stop.requested and self.step < total:
+                        self.save_checkpoint()
+                        raise TrainingInterrupted(self.step, self.run.path if self.run else None)
+        finally:
+            bar.close()
+        return self.finish()
+
+    def _at_intervals(self, bar: Any) -> None:
+        train = self.config["train"]
+        last = self.step == train["steps"]
+
+        def due(every: int) -> bool:
+            return last or (every > 0 and self.step % every == 0)
+
+        record: dict[str, Any] = {}
+        if due(train["log_every"]):
+            record.update(self._train_record())
+            bar.set_postfix({k: f"{record[k]:.3f}" for k in ("d_loss", "g_loss", "d_accuracy") if k in record})
+        evaluate = due(train["eval_every"]) if train["eval_every"] else last
+        draw = due(train["plot_every"]) if train["plot_every"] else evaluate
+        snapshot = self.snapshot(measure=evaluate) if evaluate or draw else None
+        if snapshot is not None and evaluate:
+            record.update({f"eval/{k}": v for k, v in snapshot.measures.items()})
+        if record:
+            epochs = {} if self.data.epochs is None else {"epoch": round(self.data.epochs, 4)}
+            record = {"step": self.step, **epochs, "time": round(self._now(), 3), **record}
+            self.records.append(record)
+            if self.run:
+                self.run.append_record(record)
+        if snapshot is not None and draw and self.run:
+            self.draw(snapshot)
+        if self.run and not last and train["checkpoint_every"] and self.step % train["checkpoint_every"] == 0:
+            self.save_checkpoint()
+
+    def _now(self) -> float:
+        return time.perf_counter() - self._started
+
+    def _train_record(self) -> dict[str, Any]:
+        means = self.means.pop()  # the one host sync of a log interval
+        now, then = time.perf_counter(), self._clock
+        rate = (self.step - then[1]) / max(now - then[0], 1e-9)
+        self._clock = (now, self.step)
+        return {**means, "steps_per_s": round(rate, 2)}
+
+    # ------------------------------------------------------------------ evaluation and pictures
+
+    def snapshot(self, measure: bool = True) -> Snapshot:
+        ev = self.config["eval"]
+        return take_snapshot(self.gan, self.target, ev["n_samples"], ev["seed"], measure)
+
+    def draw(self, snapshot: Snapshot) -> None:
+        assert self.run is not None
+        folder = self.run.plots
+        objective = getattr(self.gan, "objective", None)
+        equilibria = {"D loss": objective.d_equilibrium, "G loss": objective.g_equilibrium} if objective else {}
+        plots.plot_losses(self.records, folder / "losses.png", equilibria)
+        plots.plot_accuracy(self.records, folder / "accuracy.png")
+        plots.plot_eval(self.records, folder / "eval.png")
+        title = f"{self.config['data']['target']} at iteration {self.step}"
+        plots.plot_distribution(
+            self.target.draw, snapshot.real, snapshot.fake, snapshot.noise, folder / "distribution.png", title
+        )
+
+    # ------------------------------------------------------------------ state
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "elapsed": self._now() if hasattr(self, "_started") else self.elapsed,
+            "config": self.config,
+            "gan": self.gan.state_dict(),
+            "optim": {name: opt.state_dict() for name, opt in self.optimizers.items()},
+            "data": self.data.state_dict(),
+            "noise_rng": self.noise_rng.get_state(),
+            "global_rng": capture_global_rng(),
+            "means": self.means.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        try:
+            self.gan.load_state_dict(state["gan"])
+            for name, opt in self.optimizers.items():
+                opt.load_state_dict(state["optim"][name])
+            self.data.load_state_dict(state["data"])
+            self.noise_rng.set_state(state["noise_rng"])
+            restore_global_rng(state["global_rng"])
+            self.means.load_state_dict(state["means"], self.device)
+        except (KeyError, RuntimeError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CheckpointError(f"checkpoint does not match this model and config: {first}") from None
+        self.step = int(state["step"])
+        self.elapsed = float(state.get("elapsed", 0.0))
+
+    def save_checkpoint(self) -> Path:
+        assert self.run is not None
+        path = checkpoint.checkpoint_path(self.run.checkpoints, self.step)
+        checkpoint.save(path, self.state_dict())
+        checkpoint.prune(self.run.checkpoints, self.config["train"]["keep_checkpoints"])
+        return path
+
+    def restore_latest(self) -> Path | None:
+        """Load the newest readable checkpoint of the run; None if it has none yet."""
+        assert self.run is not None
+        found = checkpoint.load_latest(self.run.checkpoints, "cpu")
+        if found is None:
+            self.records = self.run.keep_records_until(0)
+            return None
+        path, state = found
+        self.load_state_dict(state)
+        self.records = self.run.keep_records_until(self.step)
+        return path
+
+    # ------------------------------------------------------------------ the end
+
+    def finish(self) -> dict[str, Any]:
+        """Final checkpoint, generator weights, pictures and summary."""
+        measures = (
+            {k.removeprefix("eval/"): v for k, v in self.records[-1].items() if k.startswith("eval/")}
+            if self.records
+            else {}
+        )
+        train = {k: v for k, v in (self.records[-1] if self.records else {}).items() if not k.startswith("eval/")}
+        summary = {
+            "run": str(self.run.path) if self.run else None,
+            "steps": self.step,
+            "seconds": round(self._now() if hasattr(self, "_started") else self.elapsed, 2),
+            "device": str(self.device),
+            "train": train,
+            "measures": measures,
+        }
+        if self.run:
+            self.save_checkpoint()
+            safetensors.torch.save_file(
+                {k: v.detach().cpu().contiguous() for k, v in self.gan.generator.state_dict().items()},
+                str(self.run.path / "generator.safetensors"),
+            )
+            self.run.write_json(SUMMARY, summary)
+        return summary
+
+
+def describe(summary: dict[str, Any]) -> str:
+    """The one-paragraph summary printed when training ends."""
+    train, measures = summary["train"], summary["measures"]
+    rate = summary["steps"] / summary["seconds"] if summary["seconds"] else math.nan
+    parts = [
+        f"Trained {summary['steps']} iterations in {summary['seconds']:.1f} s ({rate:.1f} it/s) on {summary['device']}."
+    ]
+    if "d_loss" in train:
+        parts.append(
+            f"Last interval: D loss {train['d_loss']:.3f}, G loss {train.get('g_loss', math.nan):.3f}, "
+            f"D accuracy {100 * train.get('d_accuracy', math.nan):.0f}% "
+            f"(real {100 * train.get('acc_real', math.nan):.0f}%, generated {100 * train.get('acc_fake', math.nan):.0f}%)."
+        )
+    if measures:
+        parts.append("Measures: " + ", ".join(f"{k} {_fmt(v)}" for k, v in measures.items()) + ".")
+    if summary["run"]:
+        parts.append(f"Run folder: {summary['run']} (pictures in plots/, metrics in metrics.jsonl).")
+    return " ".join(parts)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,181 @@
+"""Multilayer perceptrons for the toy targets, as plain modules, and the `mlp` model entry.
+
+The seeds' toy networks are all small MLPs: seed 000's G (L → 32 ReLU → 32 sigmoid → L) and
+its D that sees only each sample's [mean, std]; seed 004's one-layer linear G and its
+2 → 5 tanh → 3 tanh → 2-class D. One configurable pair of classes builds all of them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from ..config import list_setting, setting
+from ..errors import ConfigError
+from ..recipe import Latent, LatentKind, StandardGAN
+from . import MODELS
+
+Activation = Literal["relu", "leaky_relu", "tanh", "sigmoid", "elu", "gelu", "silu"]
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+}
+OUTPUTS: dict[str, type[nn.Module]] = {"linear": nn.Identity, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+
+
+def mlp(sizes: Sequence[int], activations: Sequence[str], output: str = "linear") -> nn.Sequential:
+    """Linear layers between `sizes`, an activation after each hidden layer, then `output`."""
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            layers.append(ACTIVATIONS[activations[i]]())
+    layers.append(OUTPUTS[output]())
+    return nn.Sequential(*layers)
+
+
+class MLPGenerator(nn.Module):
+    """Noise vector → sample of `sample_shape` through an MLP."""
+
+    def __init__(
+        self,
+        latent_dim: int,
+        sample_shape: Sequence[int],
+        hidden: Sequence[int] = (128, 128),
+        activations: Sequence[str] = ("relu", "relu"),
+        output: str = "linear",
+    ) -> None:
+        super().__init__()
+        self.sample_shape = tuple(sample_shape)
+        self.net = mlp([latent_dim, *hidden, math.prod(self.sample_shape)], activations, output)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z).view(len(z), *self.sample_shape)
+
+
+class MeanStd(nn.Module):
+    """Summarise each sample by its mean and (population) standard deviation, as seed 000's D does."""
+
+    out_features = 2
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x.flatten(1)
+        mean = x.mean(1, keepdim=True)
+        std = ((x - mean).square().mean(1, keepdim=True) + 1e-12).sqrt()
+        return torch.cat([mean, std], 1)
+
+
+class TwoClassHead(nn.Module):
+    """Two-way softmax output given as one logit: log p(real) − log p(fake) = z_real − z_fake.
+
+    A 2-class softmax with cross-entropy equals a sigmoid on this difference, so the seed's
+    2-class D trains exactly as written while every objective still sees one logit.
+    """
+
+    def forward(self, two: Tensor) -> Tensor:
+        return two[:, 1] - two[:, 0]
+
+
+class MLPDiscriminator(nn.Module):
+    """Sample → one real/fake logit per sample, optionally from summary features only."""
+
+    def __init__(
+        self,
+        sample_shape: Sequence[int],
+        hidden: Sequence[int] = (128, 128),
+        activations: Sequence[str] = ("relu", "relu"),
+        features: str = "raw",
+        head: str = "logit",
+    ) -> None:
+        super().__init__()
+        self.features = MeanStd() if features == "mean-std" else nn.Flatten()
+        n_in = MeanStd.out_features if features == "mean-std" else math.prod(sample_shape)
+        n_out = 2 if head == "softmax2" else 1
+        self.net = mlp([n_in, *hidden, n_out], activations)
+        self.head = TwoClassHead() if head == "softmax2" else nn.Flatten(0)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.net(self.features(x)))
+
+
+@dataclass
+class MLPSettings:
+    latent_dim: int = setting(2, "size of the noise vector", min=1)
+    latent: str = setting(
+        "normal",
+        "noise: normal, uniform [0,1) or uniform-symmetric [-1,1)",
+        choices=("normal", "uniform", "uniform-symmetric"),
+    )
+    g_hidden: list[int] = list_setting([128, 128, 128], "G's hidden layer widths (empty: one linear layer)", min=1)
+    g_activation: list[str] = list_setting(
+        ["relu"], "G's activation per hidden layer (one: all)", choices=tuple(ACTIVATIONS)
+    )
+    g_output: str = setting("linear", "G's output activation", choices=tuple(OUTPUTS))
+    d_hidden: list[int] = list_setting([128, 128, 128], "D's hidden layer widths", min=1)
+    d_activation: list[str] = list_setting(
+        ["leaky_relu"], "D's activation per hidden layer (one: all)", choices=tuple(ACTIVATIONS)
+    )
+    d_features: str = setting(
+        "raw", "what D sees: the raw sample, or only its [mean, std] (seed 000)", choices=("raw", "mean-std")
+    )
+    d_head: str = setting(
+        "logit", "D's output: one logit, or seed 004's two-class softmax", choices=("logit", "softmax2")
+    )
+    init: str = setting(
+        "default",
+        "weight initialisation: PyTorch's default or N(0, 0.02) as seed 004",
+        choices=("default", "normal-0.02"),
+    )
+
+
+def _per_layer(activations: list[str], hidden: list[int], key: str) -> list[str]:
+    if len(activations) == 1:
+        return activations * len(hidden)
+    if len(activations) != len(hidden):
+        raise ConfigError(
+            f"{key} must name one activation or one per hidden layer ({len(hidden)}), got {len(activations)}"
+        )
+    return activations
+
+
+def init_normal(module: nn.Module, std: float = 0.02) -> None:
+    """N(0, std) weights and zero biases for every linear and convolution layer."""
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+@MODELS.register("mlp", "multilayer perceptrons (the seeds' toy networks)", MLPSettings)
+def build_mlp(config: dict[str, Any], sample_shape: tuple[int, ...]) -> StandardGAN:
+    m = config["model"]
+    generator = MLPGenerator(
+        m["latent_dim"],
+        sample_shape,
+        m["g_hidden"],
+        _per_layer(m["g_activation"], m["g_hidden"], "model.g_activation"),
+        m["g_output"],
+    )
+    discriminator = MLPDiscriminator(
+        sample_shape,
+        m["d_hidden"],
+        _per_layer(m["d_activation"], m["d_hidden"], "model.d_activation"),
+        m["d_features"],
+        m["d_head"],
+    )
+    if m["init"] == "normal-0.02":
+        init_normal(generator)
+        init_normal(discriminator)
+    latent_kind: LatentKind = m["latent"]
+    return StandardGAN.from_config(generator, discriminator, Latent(m["latent_dim"], latent_kind), config)

@@ -1,0 +1,150 @@
+"""The pictures a person looks at while a GAN trains: curves, distributions, written atomically."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .atomic import atomic_write_bytes
+
+REAL, FAKE, NOISE = "tab:green", "tab:red", "tab:blue"  # the colours of seed 000's last figure
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Any, path: Path) -> None:
+    """Write a figure to `path` atomically, so a viewer never sees half a PNG."""
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format=path.suffix.lstrip(".") or "png", dpi=100, bbox_inches="tight")
+    finally:
+        _pyplot().close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _curves(
+    ax: Any, records: Sequence[dict[str, Any]], keys: Sequence[str], labels: Sequence[str] | None = None
+) -> None:
+    for i, key in enumerate(keys):
+        points = [(r["step"], r[key]) for r in records if r.get(key) is not None]
+        if points:
+            xs, ys = zip(*points)
+            ax.plot(xs, ys, label=labels[i] if labels else key)
+    ax.set_xlabel("iteration")
+    ax.grid(alpha=0.3)
+
+
+def plot_losses(records: Sequence[dict[str, Any]], path: Path, equilibria: dict[str, float]) -> None:
+    """D and G loss against iteration, with the values both take at the ideal equilibrium."""
+    fig, ax = _pyplot().subplots(figsize=(7, 4))
+    _curves(ax, records, ["d_loss", "g_loss"], ["D loss", "G loss"])
+    for (key, value), colour in zip(equilibria.items(), ("tab:blue", "tab:orange")):
+        if value == value:  # not NaN
+            ax.axhline(value, color=colour, ls="--", lw=0.8, label=f"{key} at equilibrium ({value:.3f})")
+    ax.set_title("losses")
+    ax.legend(fontsize=8)
+    save_figure(fig, path)
+
+
+def plot_accuracy(records: Sequence[dict[str, Any]], path: Path) -> None:
+    """D's accuracy on real and on generated samples; 50% means D can no longer tell them apart."""
+    fig, ax = _pyplot().subplots(figsize=(7, 4))
+    _curves(
+        ax,
+        records,
+        ["acc_real", "acc_fake", "d_accuracy"],
+        ["on real", "on generated", "overall"],
+    )
+    ax.axhline(0.5, color="grey", ls="--", lw=0.8)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("discriminator accuracy")
+    ax.legend(fontsize=8)
+    save_figure(fig, path)
+
+
+def plot_eval(records: Sequence[dict[str, Any]], path: Path) -> None:
+    """Each evaluation measure against iteration, one panel each."""
+    keys = sorted({k for r in records for k in r if k.startswith("eval/")})
+    if not keys:
+        return
+    cols = min(3, len(keys))
+    rows = (len(keys) + cols - 1) // cols
+    fig, axes = _pyplot().subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
+    for ax, key in zip(axes.flat, keys):
+        _curves(ax, records, [key])
+        ax.set_title(key.removeprefix("eval/"), fontsize=10)
+    for ax in list(axes.flat)[len(keys) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def plot_distribution(
+    draw: Callable[[Any, Tensor, Tensor, Tensor], None],
+    real: Tensor,
+    fake: Tensor,
+    noise: Tensor,
+    path: Path,
+    title: str,
+) -> None:
+    """The target's own picture of real against generated samples."""
+    fig, ax = _pyplot().subplots(figsize=(6, 5))
+    draw(ax, real, fake, noise)
+    ax.set_title(title)
+    save_figure(fig, path)
+
+
+def draw_values_1d(ax: Any, real: Tensor, fake: Tensor, noise: Tensor) -> None:
+    """Histograms of the pooled values of real, noise and generated samples (seed 000's figure)."""
+    series = [(real, "real", REAL), (noise, "noise", NOISE), (fake, "generated", FAKE)]
+    values = [s.detach().float().cpu().flatten() for s, _, _ in series]
+    low = min(float(v.quantile(0.001)) for v in values)
+    high = max(float(v.quantile(0.999)) for v in values)
+    for v, (_, label, colour) in zip(values, series):
+        ax.hist(
+            v.numpy(), bins=100, range=(low, high), density=True, histtype="step", lw=1.5, color=colour, label=label
+        )
+    ax.set_xlabel("value")
+    ax.set_ylabel("density")
+    ax.legend(fontsize=8)
+
+
+def draw_points_2d(ax: Any, real: Tensor, fake: Tensor, centres: Tensor | None = None) -> None:
+    """Real and generated points with contours of the generated density (and mixture centres)."""
+    import numpy as np
+    from scipy.stats import gaussian_kde
+
+    real, fake = real.detach().float().cpu().numpy(), fake.detach().float().cpu().numpy()
+    ax.scatter(real[:, 0], real[:, 1], s=3, c=REAL, alpha=0.3, label="real", linewidths=0)
+    ax.scatter(fake[:, 0], fake[:, 1], s=3, c=FAKE, alpha=0.4, label="generated", linewidths=0)
+    both = np.concatenate([real, fake])
+    low, high = np.quantile(both, 0.005, axis=0), np.quantile(both, 0.995, axis=0)
+    pad = 0.1 * (high - low).max() + 1e-3
+    low, high = low - pad, high + pad
+    spread = fake[:2000].std(axis=0)
+    if len(fake) > 2 and np.all(np.isfinite(spread)) and spread.min() > 1e-6:
+        gx, gy = np.meshgrid(np.linspace(low[0], high[0], 120), np.linspace(low[1], high[1], 120))
+        try:
+            density = gaussian_kde(fake[:2000].T)(np.vstack([gx.ravel(), gy.ravel()])).reshape(gx.shape)
+            ax.contour(gx, gy, density, levels=6, colors=FAKE, linewidths=0.6, alpha=0.8)
+        except np.linalg.LinAlgError:  # points on a line: no 2-D density to draw
+            pass
+    if centres is not None:
+        c = torch.as_tensor(centres).cpu().numpy()
+        ax.scatter(c[:, 0], c[:, 1], marker="x", c="black", s=25, lw=1, label="mode centres")
+    ax.set_xlim(low[0], high[0])
+    ax.set_ylim(low[1], high[1])
+    ax.set_aspect("equal", adjustable="box")
+    ax.legend(fontsize=8, markerscale=2, loc="upper right")

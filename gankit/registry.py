@@ -1,0 +1,57 @@
+"""Named registries: how models, data targets and objectives become choosable by name in a config."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from .errors import ConfigError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Entry(Generic[T]):
+    """A registered thing, its one-line description and the dataclass of its settings (if any)."""
+
+    name: str
+    item: T
+    description: str
+    params: type | None = None
+
+
+class Registry(Generic[T]):
+    """A name → entry table whose lookup error lists what is allowed."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, Entry[T]] = {}
+
+    def register(self, name: str, description: str, params: type | None = None) -> Callable[[T], T]:
+        """Decorator: register `item` under `name` with a description and optional params dataclass."""
+
+        def add(item: T) -> T:
+            if name in self._entries:
+                raise ValueError(f"{self.kind} {name!r} is registered twice")
+            self._entries[name] = Entry(name, item, description, params)
+            return item
+
+        return add
+
+    def get(self, name: str, key: str | None = None) -> Entry[T]:
+        """The entry for `name`; a ConfigError naming `key` and the allowed names otherwise."""
+        try:
+            return self._entries[name]
+        except KeyError:
+            where = f"{key} " if key else ""
+            raise ConfigError(f"unknown {self.kind} {name!r} for {where}(allowed: {', '.join(self.names())})") from None
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[Entry[T]]:
+        return iter(self._entries[name] for name in self.names())

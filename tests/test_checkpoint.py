@@ -1,0 +1,128 @@
+"""Checkpoint files: exact round trips, atomic writes, damaged files refused with one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+import safetensors.torch
+import torch
+
+from gankit import atomic, checkpoint
+from gankit.errors import CheckpointError
+
+from .conftest import assert_same_tensors
+
+
+def adam_state() -> dict:
+    net = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(net.parameters(), lr=0.1, betas=(0.5, 0.9))
+    net(torch.randn(4, 3)).sum().backward()
+    opt.step()
+    return {"net": net.state_dict(), "opt": opt.state_dict()}
+
+
+def test_round_trip_keeps_tensors_int_keys_and_plain_values(tmp_path):
+    state = {
+        **adam_state(),
+        "step": 7,
+        "rng": torch.get_rng_state(),
+        "python": [3, [1, 2, 3], None],
+        "nested": {"flag": True, "ratio": 0.25, "name": "x"},
+    }
+    path = tmp_path / "c.safetensors"
+    checkpoint.save(path, state)
+    loaded = checkpoint.load(path)
+    assert_same_tensors(loaded["net"], state["net"])
+    assert set(loaded["opt"]["state"]) == {0, 1}  # optimiser state keeps its int keys
+    assert_same_tensors(loaded["opt"]["state"][0], state["opt"]["state"][0])
+    assert loaded["opt"]["param_groups"][0]["betas"] == [0.5, 0.9]
+    assert torch.equal(loaded["rng"], state["rng"])
+    assert loaded["python"] == [3, [1, 2, 3], None] and loaded["nested"] == state["nested"] and loaded["step"] == 7
+    # a loaded optimiser state drives the optimiser exactly like the original
+    net = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(net.parameters(), lr=0.1, betas=(0.5, 0.9))
+    net.load_state_dict(loaded["net"])
+    opt.load_state_dict(loaded["opt"])
+    assert torch.equal(opt.state_dict()["state"][0]["exp_avg"], state["opt"]["state"][0]["exp_avg"])
+
+
+def test_load_only_some_keys(tmp_path):
+    checkpoint.save(tmp_path / "c.safetensors", {**adam_state(), "step": 3})
+    loaded = checkpoint.load(tmp_path / "c.safetensors", keys=("net", "step"))
+    assert set(loaded) == {"net", "step"}
+
+
+def test_a_crash_during_a_write_leaves_the_old_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "ckpt-00000001.safetensors"
+    checkpoint.save(path, {"step": 1, "w": torch.ones(3)})
+    before = path.read_bytes()
+
+    def crash(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        checkpoint.save(path, {"step": 2, "w": torch.zeros(3)})
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # the temporary is cleaned up
+
+
+def test_damaged_files_are_refused_with_one_line(tmp_path):
+    path = tmp_path / "ckpt-00000001.safetensors"
+    checkpoint.save(path, {"step": 1, "w": torch.ones(1000)})
+    data = path.read_bytes()
+    cases = {
+        "truncated": data[: len(data) // 2],
+        "garbage": b"\x00" * 64,
+        "empty": b"",
+    }
+    for name, content in cases.items():
+        damaged = tmp_path / f"{name}.safetensors"
+        damaged.write_bytes(content)
+        with pytest.raises(CheckpointError) as info:
+            checkpoint.load(damaged)
+        assert str(damaged) in str(info.value) and "\n" not in str(info.value)
+    plain = tmp_path / "plain.safetensors"
+    safetensors.torch.save_file({"w": torch.ones(2)}, str(plain))
+    with pytest.raises(CheckpointError, match="not a gankit checkpoint"):
+        checkpoint.load(plain)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        checkpoint.load(tmp_path / "nope.safetensors")
+
+
+def test_newer_format_versions_are_refused(tmp_path):
+    path = tmp_path / "c.safetensors"
+    metadata = {"format": checkpoint.FORMAT, "version": "99", "state": json.dumps({"step": 1})}
+    safetensors.torch.save_file({"w": torch.ones(1)}, str(path), metadata=metadata)
+    with pytest.raises(CheckpointError, match="format version 99; this gankit reads up to 1"):
+        checkpoint.load(path)
+
+
+def test_latest_skips_a_damaged_newest_file_and_removes_temporaries(tmp_path, caplog):
+    folder = tmp_path / "checkpoints"
+    checkpoint.save(checkpoint.checkpoint_path(folder, 10), {"step": 10})
+    checkpoint.checkpoint_path(folder, 20).write_bytes(b"half a file")
+    (folder / f"{atomic.TMP_PREFIX}ckpt-00000030.safetensors.abc").write_bytes(b"partial")
+    path, state = checkpoint.load_latest(folder)
+    assert path.name == "ckpt-00000010.safetensors" and state["step"] == 10
+    assert "skipping checkpoint" in caplog.text and "ckpt-00000020" in caplog.text
+    assert not list(folder.glob(f"{atomic.TMP_PREFIX}*"))
+
+
+def test_prune_keeps_the_newest(tmp_path):
+    for step in (1, 2, 3, 4):
+        checkpoint.save(checkpoint.checkpoint_path(tmp_path, step), {"step": step})
+    checkpoint.prune(tmp_path, keep=2)
+    assert [s for s, _ in checkpoint.list_checkpoints(tmp_path)] == [3, 4]
+
+
+def test_no_pickle_anywhere_in_gankit():
+    source = Path(checkpoint.__file__).parent
+    for file in source.rglob("*.py"):
+        text = file.read_text()
+        assert not re.search(r"import pickle|pickle\.loads?\(|allow_pickle=True", text), file
+        assert "torch.load(" not in text or "weights_only=True" in text, file

@@ -1,0 +1,166 @@
+"""The command line and the Python API end to end: run folder, sampling, evaluation, errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import safetensors.torch
+import torch
+from PIL import Image
+
+import gankit
+from gankit.config import resolve
+from gankit.models.mlp import MLPGenerator
+from gankit.run import RunDir
+
+from .conftest import TINY
+from .conftest import gankit as run_gankit
+
+SETTINGS = [arg for setting in TINY for arg in ("--set", setting)]
+LOG_KEYS = {"step", "time", "d_loss", "g_loss", "d_real", "d_fake", "acc_real", "acc_fake", "d_accuracy", "steps_per_s"}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    cwd = tmp_path_factory.mktemp("cli")
+    done = run_gankit("train", "ring", *SETTINGS, "--set", "train.steps=40", cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    assert "Trained 40 iterations" in done.stdout and "modes" in done.stdout and "runs/ring" in done.stdout
+    return cwd / "runs" / "ring"
+
+
+def test_run_folder_holds_config_metrics_pictures_and_weights(trained):
+    config = json.loads((trained / "config.json").read_text())
+    assert config == resolve("ring", overrides=[*TINY, "train.steps=40"])
+    records = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
+    logged = [r for r in records if "d_loss" in r]
+    assert [r["step"] for r in logged] == [10, 20, 30, 40]
+    assert all(r.keys() >= LOG_KEYS for r in logged)
+    assert all(0 <= r["acc_real"] <= 1 and 0 < r["d_real"] < 1 for r in logged)
+    assert [r["step"] for r in records if "eval/modes" in r] == [20, 40]
+    for picture in ("losses", "accuracy", "distribution", "eval"):
+        with Image.open(trained / "plots" / f"{picture}.png") as image:
+            assert image.format == "PNG" and min(image.size) > 200
+    summary = json.loads((trained / "summary.json").read_text())
+    assert summary["steps"] == 40 and summary["measures"] == {
+        k.removeprefix("eval/"): v for k, v in records[-1].items() if k.startswith("eval/")
+    }
+
+
+def test_generator_is_a_plain_module_usable_alone(trained):
+    loaded = gankit.load(trained)
+    assert loaded.step == 40 and isinstance(loaded.generator, torch.nn.Module)
+    # rebuilt from its class and the exported safetensors weights, without gankit's loader
+    model = loaded.config["model"]
+    alone = MLPGenerator(model["latent_dim"], (2,), model["g_hidden"], model["g_activation"] * 2)
+    alone.load_state_dict(safetensors.torch.load_file(trained / "generator.safetensors"))
+    z = torch.randn(7, 2)
+    assert torch.equal(alone(z), loaded.generator(z))
+
+
+def test_sample_npy_and_csv_reproducible_by_seed(trained, tmp_path):
+    for name in ("a.npy", "b.npy", "c.csv"):
+        done = run_gankit(
+            "sample", str(trained), "--n", "50", "--out", str(tmp_path / name), "--seed", "3", cwd=tmp_path
+        )
+        assert done.returncode == 0, done.stderr
+    a, b = np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy")
+    assert a.shape == (50, 2) and np.array_equal(a, b)
+    assert np.allclose(np.loadtxt(tmp_path / "c.csv", delimiter=","), a, rtol=1e-6)
+    api = gankit.load(trained).sample(50, seed=3).numpy()
+    assert np.array_equal(api, a)
+    assert not np.array_equal(gankit.load(trained).sample(50, seed=4).numpy(), a)
+
+
+def test_eval_reproduces_the_training_measures(trained, tmp_path):
+    done = run_gankit("eval", str(trained), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    result = json.loads((trained / "eval.json").read_text())
+    summary = json.loads((trained / "summary.json").read_text())
+    assert result["measures"] == summary["measures"]
+    assert result["n_samples"] == 200 and result["step"] == 40
+    assert "modes" in done.stdout
+
+
+def test_presets_and_config_commands(tmp_path):
+    done = run_gankit("presets", cwd=tmp_path)
+    names = [line.split()[0] for line in done.stdout.splitlines()]
+    assert done.returncode == 0 and names == sorted(["gaussian-1d", "gaussian-2d", "ring", "grid", "moons", "spiral"])
+    done = run_gankit("config", "gaussian-2d", "--set", "train.steps=7", cwd=tmp_path)
+    assert json.loads(done.stdout) == resolve("gaussian-2d", overrides=["train.steps=7"])
+
+
+def folder_digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.name != ".lock":
+            h.update(path.name.encode() + path.read_bytes())
+    return h.hexdigest()
+
+
+BAD_INPUTS = {
+    "unknown key": (["train", "ring", "--set", "train.stepz=5"], "unknown key 'train.stepz'"),
+    "bad value": (["train", "ring", "--set", "data.modes=0"], "data.modes must be >= 1, got 0"),
+    "unknown preset": (["train", "donut"], "unknown preset 'donut'"),
+    "missing config file": (["train", "--config", "nope.toml"], "config file nope.toml does not exist"),
+    "unknown option": (["train", "--stepz", "5"], "unrecognized arguments: --stepz"),
+    "resume a non-run": (["train", "--resume", "nowhere"], "nowhere is not a gankit run folder"),
+    "sample format": (["sample", "RUN", "--n", "5", "--out", "x.png"], "unknown format '.png' (allowed: .npy, .csv)"),
+    "sample folder": (["sample", "RUN", "--n", "5", "--out", "no/such/x.npy"], "folder no/such does not exist"),
+    "sample count": (["sample", "RUN", "--n", "0", "--out", "x.npy"], "--n must be >= 1"),
+    "sample a non-run": (["sample", "nowhere", "--out", "x.npy"], "nowhere does not exist (expected a run folder"),
+    "eval a non-run": (["eval", "RUN/plots"], "plots is not a gankit run folder"),
+    "existing name": (["train", "ring", "--name", "ring"], "run folder runs/ring already exists"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_one_line_exit_2_and_touches_nothing(case, trained):
+    args, message = BAD_INPUTS[case]
+    cwd = trained.parent.parent
+    args = [a.replace("RUN", str(trained)) for a in args]
+    before = folder_digest(cwd / "runs")
+    done = run_gankit(*args, cwd=cwd)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("gankit: error: "), done.stderr
+    assert message in done.stderr
+    assert folder_digest(cwd / "runs") == before
+    assert sorted(p.name for p in (cwd / "runs").iterdir()) == ["ring"]
+
+
+def test_damaged_checkpoint_is_named_in_one_line(tmp_path):
+    done = run_gankit("train", "ring", *SETTINGS, "--set", "train.steps=20", cwd=tmp_path)
+    assert done.returncode == 0
+    run = tmp_path / "runs" / "ring"
+    (path,) = (run / "checkpoints").iterdir()
+    path.write_bytes(path.read_bytes()[:100])
+    for args in (["eval", str(run)], ["sample", str(run), "--out", str(tmp_path / "x.npy")]):
+        done = run_gankit(*args, cwd=tmp_path)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1
+        assert f"checkpoint {path.relative_to(tmp_path)} is damaged" in done.stderr or str(path) in done.stderr
+
+
+def test_a_run_in_use_is_refused(tmp_path):
+    result = gankit.train("ring", overrides=[*TINY, "train.steps=10"], runs_dir=tmp_path / "runs")
+    holder = RunDir(result.run_dir)
+    holder.lock()
+    try:
+        done = run_gankit("train", "--resume", str(result.run_dir), "--set", "train.steps=20", cwd=tmp_path)
+        assert done.returncode == 2 and "is in use by another gankit process" in done.stderr
+    finally:
+        holder.unlock()
+
+
+def test_api_train_names_runs_uniquely_and_resume_extends(tmp_path):
+    first = gankit.train("ring", overrides=[*TINY, "train.steps=10"], runs_dir=tmp_path)
+    second = gankit.train("ring", overrides=[*TINY, "train.steps=10"], runs_dir=tmp_path)
+    assert (first.run_dir.name, second.run_dir.name) == ("ring", "ring-2")
+    assert json.loads((second.run_dir / "config.json").read_text())["name"] == "ring-2"
+    more = gankit.resume(first.run_dir, overrides=["train.steps=30"])
+    assert more.summary["steps"] == 30 and gankit.load(first.run_dir).step == 30
+    with pytest.raises(gankit.RunError, match="already exists"):
+        gankit.train("ring", overrides=TINY, runs_dir=tmp_path, name="ring")
