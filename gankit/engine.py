@@ -230,6 +230,7 @@ class Trainer:
         snapshot = self.snapshot(measure=evaluate) if evaluate or draw else None
         if snapshot is not None and evaluate:
             record.update({f"eval/{k}": v for k, v in snapshot.measures.items()})
+            self._report(bar, record)
         if record:
             epochs = {} if self.data.epochs is None else {"epoch": round(self.data.epochs, 4)}
             record = {"step": self.step, **epochs, "time": round(self._now(), 3), **record}
@@ -240,6 +241,18 @@ class Trainer:
             self.draw(snapshot)
         if self.run and not last and train["checkpoint_every"] and self.step % train["checkpoint_every"] == 0:
             self.save_checkpoint()
+
+    def _report(self, bar: Any, record: dict[str, Any]) -> None:
+        """One line per evaluation: iteration, epoch, losses, D accuracy and the measures."""
+        epochs = self.data.epochs
+        parts = [f"iteration {self.step}"] + ([f"epoch {epochs:g}"] if epochs is not None else [])
+        parts += [f"{k} {_fmt(record[k])}" for k in ("d_loss", "g_loss", "d_accuracy") if k in record]
+        parts += [f"{k.removeprefix('eval/')} {_fmt(v)}" for k, v in record.items() if k.startswith("eval/")]
+        line = ", ".join(parts)
+        if bar.disable:
+            log.info(line)
+        else:
+            bar.write(line)
 
     def _now(self) -> float:
         return time.perf_counter() - self._started
