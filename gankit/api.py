@@ -20,9 +20,10 @@ from torch import Tensor, nn
 
 from . import checkpoint
 from .config import resolve
-from .data import Target, build_target
-from .engine import Trainer, resolve_device, take_snapshot
+from .data import Target, TargetInfo, build_target
+from .engine import Trainer, load_gan_weights, resolve_device, take_snapshot
 from .errors import CheckpointError, RunError
+from .interpolate import WALKS
 from .models import build_model
 from .recipe import GAN
 from .run import EVAL, RunDir
@@ -100,28 +101,97 @@ def resume(run_dir: str | Path, overrides: Overrides = (), progress: bool = Fals
 
 
 class LoadedGAN:
-    """A trained GAN read back from a run: its networks, config and step, ready to sample."""
+    """A trained GAN read back from a run: its networks, config and step, ready to sample.
 
-    def __init__(self, gan: GAN, target: Target, config: dict[str, Any], step: int, source: Path) -> None:
-        self.gan, self.target, self.config, self.step, self.source = gan, target, config, step, source
+    Sampling needs only the checkpoint; the dataset is read (lazily) only to evaluate.
+    """
+
+    def __init__(self, gan: GAN, info: TargetInfo, config: dict[str, Any], step: int, source: Path) -> None:
+        self.gan, self.info, self.config, self.step, self.source = gan, info, config, step, source
+        self._target: Target | None = None
+
+    @property
+    def target(self) -> Target:
+        """The run's target with its data (read on first use)."""
+        if self._target is None:
+            self._target = build_target(self.config["data"])
+        return self._target
 
     @property
     def generator(self) -> nn.Module:
-        """The generator as a plain torch.nn.Module (noise in, samples out)."""
-        return self.gan.generator
+        """The generator as a plain torch.nn.Module (noise, and labels if conditional, in; samples out).
+        With EMA enabled in the run this is the averaged generator, the one samples come from."""
+        return self.gan.sampling_generator
 
     @property
     def device(self) -> torch.device:
         return next(self.gan.parameters()).device
 
-    def sample(self, n: int, seed: int | None = None) -> Tensor:
-        """`n` generated samples; the same `seed` gives the same samples."""
+    @property
+    def num_classes(self) -> int:
+        return self.gan.num_classes
+
+    def _rng(self, seed: int | None) -> torch.Generator:
         rng = torch.Generator(device=self.device)
         if seed is None:
             rng.seed()
         else:
             rng.manual_seed(seed)
-        return self.gan.generate(n, rng)[0]
+        return rng
+
+    def labels_for(self, n: int, label: int | Sequence[int] | Tensor | None) -> Tensor | None:
+        """Labels for `n` samples from one class id, a list of ids, or None (random / unconditional)."""
+        if label is None:
+            return None
+        if not self.num_classes:
+            raise RunError(f"{self.source} is not a class-conditional model: it takes no class")
+        labels = torch.as_tensor(label, dtype=torch.long, device=self.device).flatten()
+        if labels.numel() == 1:
+            labels = labels.expand(n)
+        if labels.numel() != n:
+            raise RunError(f"got {labels.numel()} labels for {n} samples")
+        bad = labels[(labels < 0) | (labels >= self.num_classes)]
+        if bad.numel():
+            raise RunError(f"class {int(bad[0])} is outside this model's classes 0–{self.num_classes - 1}")
+        return labels
+
+    def sample(self, n: int, seed: int | None = None, label: int | Sequence[int] | Tensor | None = None) -> Tensor:
+        """`n` generated samples; the same `seed` gives the same samples; `label` picks classes."""
+        return self.gan.generate(n, self._rng(seed), self.labels_for(n, label))[0]
+
+    def images(self, n: int, seed: int | None = None, label: int | Sequence[int] | Tensor | None = None) -> Tensor:
+        """`n` generated images as uint8 N×C×H×W."""
+        return self.to_images(self.sample(n, seed, label))
+
+    def to_images(self, samples: Tensor) -> Tensor:
+        """Generated samples as uint8 N×C×H×W images; a RunError when the run is not an image one."""
+        images = self.info.to_images(samples)
+        if images is None:
+            raise RunError(f"{self.source} does not generate images (its target is {self.config['data']['target']})")
+        return images
+
+    def interpolate(
+        self,
+        steps: int = 10,
+        paths: int = 4,
+        mode: str = "slerp",
+        seed: int | None = None,
+        label: int | Sequence[int] | Tensor | None = None,
+    ) -> Tensor:
+        """Samples along `paths` latent walks of `steps` points each: shape (paths, steps, *sample)."""
+        if mode not in WALKS:
+            raise RunError(f"unknown interpolation {mode!r} (allowed: {', '.join(WALKS)})")
+        rng = self._rng(seed)
+        ends = self.gan.latent.sample(2 * paths, rng)
+        walk = WALKS[mode](ends[:paths], ends[paths:], torch.linspace(0, 1, steps, device=self.device))
+        noise = walk.transpose(0, 1).reshape(paths * steps, -1)  # path-major
+        labels = self.labels_for(paths, label)
+        if labels is None:
+            labels = self.gan.sample_labels(paths, rng)
+        if labels is not None:
+            labels = labels.repeat_interleave(steps)
+        samples, _ = self.gan.generate(paths * steps, rng, labels, noise)
+        return samples.view(paths, steps, *samples.shape[1:])
 
     def evaluate(self, n: int | None = None, seed: int | None = None) -> dict[str, Any]:
         """The target's measures, with the training-time protocol unless `n`/`seed` are given."""
@@ -144,16 +214,13 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedGAN:
                 raise RunError(f"{path} is not a gankit run folder (no config.json)")
             raise CheckpointError(f"run {path} has no checkpoint yet")
         path = found[-1][1]
-    state = checkpoint.load(path, keys=("gan", "config", "step"))
+    state = checkpoint.load(path, keys=("gan", "config", "step", "target"))
     config = resolve(base=state["config"])
-    target = build_target(config["data"])
-    gan = build_model(config, target.shape)
-    try:
-        gan.load_state_dict(state["gan"])
-    except RuntimeError as exc:
-        raise CheckpointError(f"checkpoint {path} does not match its config: {str(exc).splitlines()[0]}") from None
+    info = TargetInfo.from_dict(state["target"])
+    gan = build_model(config, info)
+    load_gan_weights(gan, state["gan"], f"checkpoint {path}")
     gan.to(resolve_device(str(device))).eval()
-    return LoadedGAN(gan, target, config, int(state["step"]), path)
+    return LoadedGAN(gan, info, config, int(state["step"]), path)
 
 
 def evaluate(run_dir: str | Path, n: int | None = None, seed: int | None = None) -> dict[str, Any]:

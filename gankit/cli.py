@@ -10,19 +10,23 @@ import argparse
 import io
 import json
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
 import numpy as np
+from torch import Tensor
 
 from . import __version__, api
 from .atomic import atomic_write_bytes
 from .config import resolve
 from .engine import TrainingInterrupted, describe
 from .errors import GankitError
+from .interpolate import WALKS
 from .presets import DEFAULT_PRESET, describe_presets
+from .watch import save_grid, save_walk_gif, write_picture
 
 log = logging.getLogger("gankit")
 SAMPLE_FORMATS = (".npy", ".csv")
@@ -78,9 +82,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sample", help="generate samples from a trained run")
     p.add_argument("run", help="run folder or checkpoint file")
-    p.add_argument("--n", type=int, default=1000, help="number of samples (default: 1000)")
-    p.add_argument("--out", required=True, help="output file: .npy or .csv")
+    p.add_argument("--n", type=int, default=64, help="number of samples (default: 64)")
+    p.add_argument("--out", help="arrays to .npy/.csv, or images to a folder (one PNG each)")
+    p.add_argument("--grid", metavar="FILE.png", help="images as one PNG grid")
+    p.add_argument("--cols", type=int, help="columns of the grid (default: about √n)")
+    p.add_argument("--class", type=int, dest="label", metavar="K", help="class to generate (conditional runs)")
     p.add_argument("--seed", type=int, help="seed of the noise (default: random)")
+
+    p = sub.add_parser("interpolate", help="latent walks of a trained image run, to PNG or GIF")
+    p.add_argument("run", help="run folder or checkpoint file")
+    p.add_argument("--out", required=True, help="walk.png (a row per walk) or walk.gif (animated)")
+    p.add_argument("--steps", type=int, default=10, help="points along each walk (default: 10)")
+    p.add_argument("--paths", type=int, default=4, help="number of walks (default: 4)")
+    p.add_argument("--mode", default="slerp", choices=tuple(WALKS), help="spherical or straight (default: slerp)")
+    p.add_argument("--class", type=int, dest="label", metavar="K", help="class of every walk (conditional runs)")
+    p.add_argument("--seed", type=int, help="seed of the end points (default: random)")
 
     p = sub.add_parser("eval", help="recompute a run's measures from its newest checkpoint")
     p.add_argument("run", help="run folder")
@@ -124,28 +140,82 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(name: str, value: int | None) -> None:
+    if value is not None and value < 1:
+        raise GankitError(f"{name} must be >= 1, got {value}")
+
+
+def _png_path(option: str, path: Path, suffixes: tuple[str, ...] = (".png",)) -> Path:
+    if path.suffix.lower() not in suffixes:
+        raise GankitError(f"{option} {path}: unknown format {path.suffix!r} (allowed: {', '.join(suffixes)})")
+    if not path.parent.is_dir():
+        raise GankitError(f"{option} {path}: folder {path.parent} does not exist")
+    return path
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    if out.suffix.lower() not in SAMPLE_FORMATS:
-        raise GankitError(f"--out {out}: unknown format {out.suffix!r} (allowed: {', '.join(SAMPLE_FORMATS)})")
-    if not out.parent.is_dir():
+    if not args.out and not args.grid:
+        raise GankitError("sample needs --out (arrays or a folder of images) or --grid (a PNG grid)")
+    _positive("--n", args.n)
+    _positive("--cols", args.cols)
+    out = Path(args.out) if args.out else None
+    if out is not None and out.suffix and out.suffix.lower() not in SAMPLE_FORMATS:
+        raise GankitError(
+            f"--out {out}: unknown format {out.suffix!r} (allowed: {', '.join(SAMPLE_FORMATS)}, or a folder for images)"
+        )
+    if out is not None and not out.parent.is_dir():
         raise GankitError(f"--out {out}: folder {out.parent} does not exist")
-    if args.n < 1:
-        raise GankitError(f"--n must be >= 1, got {args.n}")
-    samples = api.load(args.run).sample(args.n, args.seed).float().cpu().numpy()
+    if out is not None and not out.suffix and out.exists() and not out.is_dir():
+        raise GankitError(f"--out {out} is a file; images go to a folder (or give .npy/.csv for arrays)")
+    grid = _png_path("--grid", Path(args.grid)) if args.grid else None
+    loaded = api.load(args.run)
+    samples = loaded.sample(args.n, args.seed, args.label)
+    if grid is not None:
+        save_grid(loaded.to_images(samples), grid, args.cols or math.ceil(math.sqrt(args.n)))
+        print(f"wrote a grid of {args.n} images to {grid}")
+    if out is not None and out.suffix:
+        write_array(samples.float().cpu().numpy(), out)
+        print(f"wrote {len(samples)} samples of shape {tuple(samples.shape[1:])} to {out}")
+    elif out is not None:
+        count = write_images(loaded.to_images(samples), out)
+        print(f"wrote {count} images to {out}/")
+    return 0
+
+
+def write_array(samples: np.ndarray, out: Path) -> None:
     buffer = io.BytesIO()
     if out.suffix.lower() == ".npy":
         np.save(buffer, samples, allow_pickle=False)
     else:
         np.savetxt(buffer, samples.reshape(len(samples), -1), delimiter=",", fmt="%.7g")
     atomic_write_bytes(out, buffer.getvalue())
-    print(f"wrote {len(samples)} samples of shape {tuple(samples.shape[1:])} to {out}")
+
+
+def write_images(images: Tensor, folder: Path) -> int:
+    """One PNG per image (000000.png, …) in `folder`, created if needed."""
+    folder.mkdir(exist_ok=True)
+    for i, image in enumerate(images.cpu()):
+        write_picture(folder / f"{i:06d}.png", [image.permute(1, 2, 0).numpy()])
+    return len(images)
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    out = _png_path("--out", Path(args.out), (".png", ".gif"))
+    _positive("--steps", args.steps)
+    _positive("--paths", args.paths)
+    loaded = api.load(args.run)
+    walks = loaded.interpolate(args.steps, args.paths, args.mode, args.seed, args.label)
+    images = loaded.to_images(walks.flatten(0, 1)).view(args.paths, args.steps, *walks.shape[2:])
+    if out.suffix.lower() == ".png":
+        save_grid(images.flatten(0, 1), out, args.steps)
+    else:
+        save_walk_gif(images, out)
+    print(f"wrote {args.paths} {args.mode} walks of {args.steps} steps to {out}")
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    if args.n is not None and args.n < 1:
-        raise GankitError(f"--n must be >= 1, got {args.n}")
+    _positive("--n", args.n)
     result = api.evaluate(args.run, args.n, args.seed)
     print(f"{args.run} at iteration {result['step']} ({result['n_samples']} samples, seed {result['seed']}):")
     for key, value in result["measures"].items():
@@ -153,7 +223,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "presets": cmd_presets, "config": cmd_config, "sample": cmd_sample, "eval": cmd_eval}
+COMMANDS = {
+    "train": cmd_train,
+    "presets": cmd_presets,
+    "config": cmd_config,
+    "sample": cmd_sample,
+    "interpolate": cmd_interpolate,
+    "eval": cmd_eval,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -54,17 +54,35 @@ class TrainSettings:
     plot_every: int = setting(0, "iterations between picture refreshes (0: with each evaluation)", min=0)
     checkpoint_every: int = setting(1000, "iterations between checkpoints (0: only at the end and on interrupt)", min=0)
     keep_checkpoints: int = setting(3, "how many recent checkpoints to keep", min=1)
+    grid_every: int = setting(0, "iterations between sample grids of image models (0: with the pictures)", min=0)
+    ema_decay: float = setting(
+        0.0, "moving average of G's weights, used for sampling (0: off; e.g. 0.999)", min=0.0, max=0.999999
+    )
+    ema_start: int = setting(0, "iterations before the average starts (G's weights are copied until then)", min=0)
+    tensorboard: str = setting(
+        "auto", "TensorBoard event files: auto (when installed), on, off", choices=("auto", "on", "off")
+    )
 
 
 @dataclass
 class EvalSettings:
     n_samples: int = setting(2500, "generated samples per evaluation", min=1)
     seed: int = setting(1234, "seed of the evaluation noise and reference samples", min=0)
+    grid_rows: int = setting(8, "rows of a sample grid (conditional models: one row per class)", min=1)
+    grid_cols: int = setting(8, "columns of a sample grid", min=1)
 
 
 @dataclass
 class LossSettings:
     objective: str = setting("non-saturating", "the adversarial objective", choices_from="objective")
+    gp: float = setting(
+        0.0, "weight λ of the WGAN-GP gradient penalty on real/generated interpolates (0: off)", min=0.0
+    )
+    gp_one_sided: bool = setting(False, "penalise only gradient norms above 1")
+    r1: float = setting(0.0, "γ of the R1 penalty γ/2·E‖∇D(real)‖² (0: off)", min=0.0)
+    r2: float = setting(0.0, "γ of the R2 penalty γ/2·E‖∇D(generated)‖² (0: off)", min=0.0)
+    r_every: int = setting(1, "apply R1/R2 every k D updates, scaled by k (lazy regularisation)", min=1)
+    clip: float = setting(0.0, "clip every D weight into [−c, c] after each D update, as WGAN (0: off)", min=0.0)
 
 
 @dataclass
@@ -76,6 +94,9 @@ class DataSettings:
 @dataclass
 class ModelSettings:
     name: str = setting("mlp", "the networks", choices_from="model")
+    spectral_norm: str = setting(
+        "none", "spectral normalisation of every layer of D, G, both or none", choices=("none", "D", "G", "both")
+    )
 
 
 @dataclass

@@ -21,14 +21,16 @@ import safetensors.torch
 import torch
 from torch import Tensor, nn
 
-from . import checkpoint, plots
+from . import checkpoint
 from .config import build_optimizer
-from .data import Target, build_source, build_target
+from .data import Target, TargetInfo, build_source, build_target
 from .errors import CheckpointError, ConfigError
+from .health import HealthMonitor, spread_ratio, total_norm
 from .models import build_model
 from .recipe import GAN, Player
 from .rng import capture_global_rng, make_generator, restore_global_rng, seed_everything
 from .run import SUMMARY, RunDir
+from .watch import Watcher, tensorboard_available
 
 log = logging.getLogger("gankit")
 
@@ -124,12 +126,16 @@ class Snapshot:
 
 
 def take_snapshot(gan: GAN, target: Target, n: int, seed: int, measure: bool = True) -> Snapshot:
-    """`n` samples from the same evaluation noise every time, a real reference sample, and the
-    target's measures of the samples (the protocol of training-time and `gankit eval` numbers)."""
+    """`n` samples from the same evaluation noise (and labels) every time, a real reference
+    sample, and the target's measures of the samples: the protocol of the numbers logged in
+    training, printed by `gankit eval` and returned by the API."""
     device = next(gan.parameters()).device
-    fake, noise = gan.generate(n, make_generator(device, seed, "eval-noise"))
+    labels = gan.sample_labels(n, make_generator(device, seed, "eval-labels"))
+    fake, noise = gan.generate(n, make_generator(device, seed, "eval-noise"), labels)
     real = target.sample(n, make_generator(device, seed, "eval-real"))
-    measures = target.evaluate(fake, make_generator(device, seed, "eval-real")) if measure else {}
+    measures = target.evaluate(fake, make_generator(device, seed, "eval-real"), labels) if measure else {}
+    if measure:
+        measures["spread_ratio"] = spread_ratio(fake, real)
     return Snapshot(fake, noise, real, measures)
 
 
@@ -146,17 +152,25 @@ class Trainer:
         self.device = resolve_device(config["device"])
         seed_everything(config["seed"])
         self.target = build_target(config["data"])
-        self.gan = (gan or build_model(config, self.target.shape)).to(self.device)
+        self.info = TargetInfo.of(self.target)
+        if gan is not None:
+            gan.configure(config["train"])
+        self.gan = (gan or build_model(config, self.info)).to(self.device)
         self.data = build_source(self.target, config["data"], config["seed"], self.device)
         self.players: list[Player] = self.gan.players()
+        self.player_params = {p.name: list(self._parameters(p)) for p in self.players}
         self.optimizers = {
-            p.name: build_optimizer(config["optim"][p.name], list(self._parameters(p))) for p in self.players
+            p.name: build_optimizer(config["optim"][p.name], self.player_params[p.name]) for p in self.players
         }
+        objective = getattr(self.gan, "objective", None)
+        self.health = HealthMonitor(watch_accuracy=not (objective and objective.critic))
         self.noise_rng = make_generator(self.device, config["seed"], "noise")
         self.means = RunningMeans()
         self.step = 0
         self.records: list[dict[str, Any]] = []
         self.elapsed = 0.0  # training seconds before this process (restored on resume)
+        self.tensorboard = tensorboard_available(config["train"]["tensorboard"])  # missing: an error now
+        self.watcher: Watcher | None = None
 
     def _parameters(self, player: Player) -> Iterator[nn.Parameter]:
         for name in player.networks:
@@ -175,6 +189,9 @@ class Trainer:
                 loss, stats = player.loss(batch, self.noise_rng)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                grads = [p.grad for p in self.player_params[player.name] if p.grad is not None]
+                if grads:
+                    stats[f"grad_norm_{player.name}"] = total_norm(grads)
                 optimizer.step()
                 if player.after_update is not None:
                     player.after_update()
@@ -200,11 +217,16 @@ class Trainer:
         )
         self._clock = (time.perf_counter(), self.step)
         self._started = time.perf_counter() - self.elapsed
+        if self.run is not None and self.watcher is None:
+            self.watcher = Watcher(
+                self.run.path, self.gan, self.target, self.info, self.config, self.tensorboard, self.step
+            )
         try:
             with StopSignals() as stop:
                 while self.step < total:
                     self.train_step()
                     self.step += 1
+                    self.gan.update_ema(self.step)
                     bar.update()
                     self._at_intervals(bar)
                     if stop.requested and self.step < total:
@@ -212,6 +234,8 @@ class Trainer:
                         raise TrainingInterrupted(self.step, self.run.path if self.run else None)
         finally:
             bar.close()
+            if self.watcher is not None:
+                self.watcher.flush()
         return self.finish()
 
     def _at_intervals(self, bar: Any) -> None:
@@ -235,10 +259,17 @@ class Trainer:
             epochs = {} if self.data.epochs is None else {"epoch": round(self.data.epochs, 4)}
             record = {"step": self.step, **epochs, "time": round(self._now(), 3), **record}
             self.records.append(record)
+            self.health.check(record)
             if self.run:
                 self.run.append_record(record)
-        if snapshot is not None and draw and self.run:
-            self.draw(snapshot)
+        if self.watcher is not None:
+            if record:
+                self.watcher.record(record)
+            if snapshot is not None and draw:
+                self.watcher.pictures(self.records, snapshot.real, snapshot.fake, snapshot.noise, self.step)
+            grid = due(train["grid_every"]) if train["grid_every"] else draw
+            if grid:
+                self.watcher.sample_grid(self.step)
         if self.run and not last and train["checkpoint_every"] and self.step % train["checkpoint_every"] == 0:
             self.save_checkpoint()
 
@@ -270,19 +301,6 @@ class Trainer:
         ev = self.config["eval"]
         return take_snapshot(self.gan, self.target, ev["n_samples"], ev["seed"], measure)
 
-    def draw(self, snapshot: Snapshot) -> None:
-        assert self.run is not None
-        folder = self.run.plots
-        objective = getattr(self.gan, "objective", None)
-        equilibria = {"D loss": objective.d_equilibrium, "G loss": objective.g_equilibrium} if objective else {}
-        plots.plot_losses(self.records, folder / "losses.png", equilibria)
-        plots.plot_accuracy(self.records, folder / "accuracy.png")
-        plots.plot_eval(self.records, folder / "eval.png")
-        title = f"{self.config['data']['target']} at iteration {self.step}"
-        plots.plot_distribution(
-            self.target.draw, snapshot.real, snapshot.fake, snapshot.noise, folder / "distribution.png", title
-        )
-
     # ------------------------------------------------------------------ state
 
     def state_dict(self) -> dict[str, Any]:
@@ -290,6 +308,7 @@ class Trainer:
             "step": self.step,
             "elapsed": self._now() if hasattr(self, "_started") else self.elapsed,
             "config": self.config,
+            "target": self.info.to_dict(),
             "gan": self.gan.state_dict(),
             "optim": {name: opt.state_dict() for name, opt in self.optimizers.items()},
             "data": self.data.state_dict(),
@@ -299,8 +318,8 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        load_gan_weights(self.gan, state["gan"], "checkpoint")
         try:
-            self.gan.load_state_dict(state["gan"])
             for name, opt in self.optimizers.items():
                 opt.load_state_dict(state["optim"][name])
             self.data.load_state_dict(state["data"])
@@ -349,15 +368,40 @@ class Trainer:
             "device": str(self.device),
             "train": train,
             "measures": measures,
+            "warnings": self.health.warnings,
         }
+        if self.watcher is not None:
+            self.watcher.finish()
+            self.watcher.close()
+            self.watcher = None
         if self.run:
             self.save_checkpoint()
             safetensors.torch.save_file(
-                {k: v.detach().cpu().contiguous() for k, v in self.gan.generator.state_dict().items()},
+                {k: v.detach().cpu().contiguous() for k, v in self.gan.sampling_generator.state_dict().items()},
                 str(self.run.path / "generator.safetensors"),
             )
             self.run.write_json(SUMMARY, summary)
         return summary
+
+
+def load_gan_weights(gan: GAN, weights: dict[str, Tensor], source: str) -> None:
+    """Load a GAN's weights, forgiving only G's moving average: a run resumed with EMA newly
+    enabled starts the average from G, one resumed with it disabled drops it."""
+    missing, unexpected = [], []
+    try:
+        missing, unexpected = gan.load_state_dict(weights, strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        first = next((line.strip() for line in str(exc).splitlines()[1:] if line.strip()), str(exc))
+        raise CheckpointError(f"{source} does not match this model and config: {first}") from None
+    if missing and all(k.startswith("ema.") for k in missing):
+        log.info("%s has no moving average of G; it starts from G's weights", source)
+        gan.ema.load_state_dict(gan.generator.state_dict())
+        missing = []
+    unexpected = [k for k in unexpected if not k.startswith("ema.")]
+    if missing or unexpected:
+        what = f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}"
+        count = len(missing) + len(unexpected)
+        raise CheckpointError(f"{source} does not match this model and config ({what}, {count} keys differ)")
 
 
 def describe(summary: dict[str, Any]) -> str:

@@ -1,7 +1,10 @@
 """Adversarial objectives: how D's logits on real and generated samples become each player's loss.
 
 Each objective maps raw discriminator outputs ("logits") to a D loss and a G loss, plus the
-values both losses take at the ideal equilibrium (D(x) = 1/2 everywhere), drawn on the plots.
+values both losses take at the ideal equilibrium (where D cannot tell real from generated),
+drawn on the plots. `threshold` is the output above which D calls a sample real (for the
+accuracy it logs); `critic` marks objectives whose D is a critic, not a classifier, for which
+the engine also logs the Wasserstein estimate E[D(x)] − E[D(G(z))].
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ class Objective:
 
     d_equilibrium: float = float("nan")
     g_equilibrium: float = float("nan")
+    threshold: float = 0.0
+    critic: bool = False
 
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         raise NotImplementedError
@@ -30,8 +35,9 @@ class Objective:
         raise NotImplementedError
 
     def probability(self, logits: Tensor) -> Tensor:
-        """D's belief that a sample is real, as logged in d_real / d_fake."""
-        return torch.sigmoid(logits)
+        """What d_real / d_fake log: D's belief that a sample is real (its raw output for the
+        objectives whose D is not a probability)."""
+        return logits
 
 
 OBJECTIVES: Registry[type[Objective]] = Registry("objective")
@@ -54,6 +60,9 @@ class Minimax(Objective):
     def g_loss(self, fake_logits: Tensor) -> Tensor:
         return -F.softplus(fake_logits).mean()  # = mean log(1 − sigmoid(l))
 
+    def probability(self, logits: Tensor) -> Tensor:
+        return torch.sigmoid(logits)
+
 
 @OBJECTIVES.register("non-saturating", "G maximises log D(G(z)) instead: strong gradients when D wins")
 @dataclass(frozen=True)
@@ -66,6 +75,50 @@ class NonSaturating(Objective):
 
     def g_loss(self, fake_logits: Tensor) -> Tensor:
         return F.softplus(-fake_logits).mean()  # = −mean log sigmoid(l)
+
+    def probability(self, logits: Tensor) -> Tensor:
+        return torch.sigmoid(logits)
+
+
+@OBJECTIVES.register("least-squares", "LSGAN (Mao et al.): D regresses real to 1 and generated to 0; G pulls to 1")
+@dataclass(frozen=True)
+class LeastSquares(Objective):
+    # at equilibrium D outputs 1/2 everywhere: ½(½)² + ½(½)² and ½(½)²
+    d_equilibrium: float = 0.25
+    g_equilibrium: float = 0.125
+    threshold: float = 0.5
+
+    def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        return 0.5 * ((real_logits - 1).square().mean() + fake_logits.square().mean())
+
+    def g_loss(self, fake_logits: Tensor) -> Tensor:
+        return 0.5 * (fake_logits - 1).square().mean()
+
+
+@OBJECTIVES.register("wasserstein", "WGAN (Arjovsky et al.): a critic estimates the Wasserstein-1 distance")
+@dataclass(frozen=True)
+class Wasserstein(Objective):
+    d_equilibrium: float = 0.0
+    critic: bool = True
+
+    def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        return fake_logits.mean() - real_logits.mean()
+
+    def g_loss(self, fake_logits: Tensor) -> Tensor:
+        return -fake_logits.mean()
+
+
+@OBJECTIVES.register("hinge", "hinge loss (SN-GAN, SAGAN): D wants real ≥ 1 and generated ≤ −1; G raises D(G(z))")
+@dataclass(frozen=True)
+class Hinge(Objective):
+    d_equilibrium: float = 2.0  # both margins unmet by a D that outputs 0
+    critic: bool = True
+
+    def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+
+    def g_loss(self, fake_logits: Tensor) -> Tensor:
+        return -fake_logits.mean()
 
 
 def get_objective(name: str) -> Objective:

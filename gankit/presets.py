@@ -102,6 +102,138 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# Image presets. The data root comes from $GANKIT_DATA (or data.root); see docs/datasets.md.
+_DCGAN_OPTIM = {
+    "D": {"name": "Adam", "lr": 2e-4, "betas": [0.5, 0.999]},
+    "G": {"name": "Adam", "lr": 2e-4, "betas": [0.5, 0.999]},
+}
+_IMAGE_TRAIN = {
+    "steps": 5000,
+    "log_every": 100,
+    "eval_every": 1000,
+    "grid_every": 250,
+    "checkpoint_every": 1000,
+}
+# seed 003's MNIST GAN, with the hidden layer its code skips by mistake put back in use
+_MNIST_MLP_MODEL = {
+    "name": "mlp",
+    "latent_dim": 100,
+    "latent": "uniform-symmetric",
+    "g_hidden": [128],
+    "g_activation": ["relu"],
+    "g_output": "sigmoid",
+    "d_hidden": [128],
+    "d_activation": ["relu"],
+    "init": "xavier",
+}
+_MNIST_MLP = {
+    "data": {"target": "mnist", "batch_size": 128, "range": "zero-one"},
+    "model": _MNIST_MLP_MODEL,
+    "loss": {"objective": "non-saturating"},
+    # TensorFlow's AdamOptimizer() defaults, as the seed uses
+    "optim": {
+        "D": {"name": "Adam", "lr": 1e-3, "betas": [0.9, 0.999]},
+        "G": {"name": "Adam", "lr": 1e-3, "betas": [0.9, 0.999]},
+    },
+    "train": {"steps": 20000, "log_every": 200, "eval_every": 2000, "grid_every": 1000, "checkpoint_every": 5000},
+    "eval": {"grid_rows": 4, "grid_cols": 4},
+}
+
+
+def _dcgan(target: str, description: str, conditional: bool = False, **data: Any) -> dict[str, Any]:
+    return {
+        "description": description,
+        "data": {"target": target, "batch_size": 128, **data},
+        "model": {"name": "dcgan", "latent_dim": 100, "g_width": 64, "d_width": 64, "conditional": conditional},
+        "loss": {"objective": "non-saturating"},
+        "optim": _DCGAN_OPTIM,
+        "train": _IMAGE_TRAIN,
+        "eval": {"grid_rows": 8, "grid_cols": 8 if not conditional else 10},
+    }
+
+
+PRESETS.update(
+    {
+        "mnist-mlp": {
+            "description": "seed 003: z(100, uniform ±1) → 128 ReLU → 784 sigmoid; D 784 → 128 ReLU → 1; Adam, batch 128",
+            **_MNIST_MLP,
+        },
+        "cgan-mlp": {
+            "description": "seed 002's conditional GAN on seed 003's MNIST MLPs (label embedding joined to z and x)",
+            **_MNIST_MLP,
+            "model": {**_MNIST_MLP_MODEL, "conditional": True, "embed_dim": 10},
+            "eval": {"grid_rows": 10, "grid_cols": 10},
+        },
+        "dcgan": _dcgan("mnist", "DCGAN on MNIST at 28×28 (seeds 001–003's rules; Adam 2e-4, β1 0.5, batch 128)"),
+        "dcgan-fashion": _dcgan("fashion-mnist", "DCGAN on Fashion-MNIST at 28×28"),
+        "dcgan-cifar10": _dcgan("cifar10", "DCGAN on CIFAR-10 at 32×32 RGB (the local subset: 4,000 images)"),
+        "cgan": _dcgan("mnist", "class-conditional DCGAN on MNIST: one row per digit in the grids", conditional=True),
+    }
+)
+
+
+# The stabilised family (objectives issue). wgan, wgan-gp and lsgan default to the ring with
+# the toy networks; sngan and sagan to CIFAR-10 with their ResNets. All of them run on any
+# target: `--set data.target=...` (the ResNet model also builds residual MLPs for vectors).
+def _stabilised(description: str, loss: dict, optim: dict, train: dict, **sections: Any) -> dict[str, Any]:
+    toy = _toy_2d({"target": "ring", "modes": 8, "radius": 2.0, "std": 0.02}, description)
+    return {**toy, "loss": loss, "optim": optim, "train": {**_TOY_2D_TRAIN, **train}, **sections}
+
+
+def _adam(lr_d: float, lr_g: float, betas: list[float]) -> dict[str, Any]:
+    return {"D": {"name": "Adam", "lr": lr_d, "betas": betas}, "G": {"name": "Adam", "lr": lr_g, "betas": betas}}
+
+
+_RESNET_CIFAR = {
+    "data": {"target": "cifar10", "batch_size": 64},
+    "eval": {"grid_rows": 8, "grid_cols": 8},
+}
+
+PRESETS.update(
+    {
+        "wgan": _stabilised(
+            "WGAN (Arjovsky et al.): a critic with weights clipped to ±0.01, RMSprop 5e-5, 5 critic steps",
+            {"objective": "wasserstein", "clip": 0.01},
+            {"D": {"name": "RMSprop", "lr": 5e-5}, "G": {"name": "RMSprop", "lr": 5e-5}},
+            {"d_steps": 5},
+        ),
+        "wgan-gp": _stabilised(
+            "WGAN-GP (Gulrajani et al.): gradient penalty λ = 10, Adam 1e-4 β = (0.5, 0.9), 5 critic steps",
+            {"objective": "wasserstein", "gp": 10.0},
+            _adam(1e-4, 1e-4, [0.5, 0.9]),
+            {"d_steps": 5},
+        ),
+        "lsgan": _stabilised(
+            "LSGAN (Mao et al.): least-squares objective, Adam 2e-4 β1 0.5",
+            {"objective": "least-squares"},
+            _adam(2e-4, 2e-4, [0.5, 0.999]),
+            {},
+        ),
+        "sngan": {
+            **_stabilised(
+                "SN-GAN (Miyato et al.): CIFAR-10 ResNet, spectral norm in D, hinge, Adam 2e-4 β = (0, 0.9), 5 D steps",
+                {"objective": "hinge"},
+                _adam(2e-4, 2e-4, [0.0, 0.9]),
+                {"d_steps": 5, "steps": 50000, "log_every": 100, "eval_every": 2500, "grid_every": 1000},
+            ),
+            **_RESNET_CIFAR,
+            "model": {"name": "resnet", "g_width": 256, "d_width": 128, "spectral_norm": "D"},
+        },
+        "sagan": {
+            **_stabilised(
+                "SAGAN (Zhang et al.): ResNet with self-attention at 16×16, spectral norm in G and D, hinge, "
+                "lr_D 4e-4 / lr_G 1e-4 β = (0, 0.9)",
+                {"objective": "hinge"},
+                _adam(4e-4, 1e-4, [0.0, 0.9]),
+                {"steps": 50000, "log_every": 100, "eval_every": 2500, "grid_every": 1000},
+            ),
+            **_RESNET_CIFAR,
+            "model": {"name": "resnet", "g_width": 256, "d_width": 128, "spectral_norm": "both", "attention": 16},
+        },
+    }
+)
+
+
 def get_preset(name: str) -> dict[str, Any]:
     """The config layer of preset `name` (without its description)."""
     if name not in PRESETS:

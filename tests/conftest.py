@@ -11,6 +11,8 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+# The shared real datasets: $GANKIT_DATA, or ../shared/data beside the repository.
+DATA = Path(os.environ.get("GANKIT_DATA") or ROOT.parent / "shared" / "data").resolve()
 
 # A ring GAN small enough that a few dozen iterations take well under a second.
 TINY = [
@@ -49,6 +51,23 @@ def assert_same_tensors(a: dict, b: dict) -> None:
             assert torch.equal(a[key], b[key]), f"{key} differs"
         else:
             assert a[key] == b[key], f"{key}: {a[key]} != {b[key]}"
+
+
+def data_dir(name: str) -> Path:
+    """A folder of the shared test data; a failure (never a skip) when it is not there."""
+    path = DATA / name
+    if not path.is_dir():
+        pytest.fail(f"test data {path} is missing: set GANKIT_DATA to the shared data folder (see its README.md)")
+    return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _data_root_and_cache(tmp_path_factory):
+    """gankit (and the subprocesses tests start) reads the shared data, and caches trained
+    classifiers in one folder for the whole session rather than in the user's cache."""
+    os.environ.setdefault("GANKIT_DATA", str(DATA))
+    os.environ["GANKIT_CACHE"] = str(tmp_path_factory.mktemp("gankit-cache"))
+    yield
 
 
 @pytest.fixture(autouse=True)

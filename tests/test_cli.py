@@ -15,6 +15,7 @@ from PIL import Image
 import gankit
 from gankit.config import resolve
 from gankit.models.mlp import MLPGenerator
+from gankit.presets import PRESETS
 from gankit.run import RunDir
 
 from .conftest import TINY
@@ -89,7 +90,8 @@ def test_eval_reproduces_the_training_measures(trained, tmp_path):
 def test_presets_and_config_commands(tmp_path):
     done = run_gankit("presets", cwd=tmp_path)
     names = [line.split()[0] for line in done.stdout.splitlines()]
-    assert done.returncode == 0 and names == sorted(["gaussian-1d", "gaussian-2d", "ring", "grid", "moons", "spiral"])
+    assert done.returncode == 0 and names == sorted(PRESETS)
+    assert {"gaussian-1d", "gaussian-2d", "ring", "grid", "moons", "spiral", "mnist-mlp", "dcgan", "cgan"} <= set(names)
     done = run_gankit("config", "gaussian-2d", "--set", "train.steps=7", cwd=tmp_path)
     assert json.loads(done.stdout) == resolve("gaussian-2d", overrides=["train.steps=7"])
 
@@ -109,7 +111,10 @@ BAD_INPUTS = {
     "missing config file": (["train", "--config", "nope.toml"], "config file nope.toml does not exist"),
     "unknown option": (["train", "--stepz", "5"], "unrecognized arguments: --stepz"),
     "resume a non-run": (["train", "--resume", "nowhere"], "nowhere is not a gankit run folder"),
-    "sample format": (["sample", "RUN", "--n", "5", "--out", "x.png"], "unknown format '.png' (allowed: .npy, .csv)"),
+    "sample format": (
+        ["sample", "RUN", "--n", "5", "--out", "x.png"],
+        "unknown format '.png' (allowed: .npy, .csv, or a folder for images)",
+    ),
     "sample folder": (["sample", "RUN", "--n", "5", "--out", "no/such/x.npy"], "folder no/such does not exist"),
     "sample count": (["sample", "RUN", "--n", "0", "--out", "x.npy"], "--n must be >= 1"),
     "sample a non-run": (["sample", "nowhere", "--out", "x.npy"], "nowhere does not exist (expected a run folder"),

@@ -10,12 +10,14 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from gankit import checkpoint
 
 from .conftest import TINY, assert_same_tensors, gankit, python
 
-SETTINGS = [arg for setting in TINY for arg in ("--set", setting)]
+# the generator's moving average is part of what must resume exactly
+SETTINGS = [arg for setting in [*TINY, "train.ema_decay=0.9"] for arg in ("--set", setting)]
 VOLATILE = {"time", "steps_per_s"}
 
 
@@ -42,7 +44,7 @@ def assert_same_training(a: Path, b: Path) -> None:
     """Same weights, optimiser, RNG and data state at the end, and the same logged numbers."""
     sa, sb = final_state(a), final_state(b)
     assert sa["step"] == sb["step"]
-    for key in ("gan", "optim", "noise_rng", "data"):
+    for key in ("gan", "optim", "noise_rng", "data", "global_rng"):
         assert_same_tensors({key: sa[key]}, {key: sb[key]})
 
     def records(run: Path) -> list[dict]:
@@ -155,3 +157,43 @@ def test_ctrl_c_saves_exits_cleanly_and_resumes(tmp_path, stop):
     fresh = gankit(*train_args("fresh", step + 15, every=0), cwd=tmp_path)
     assert fresh.returncode == 0, fresh.stderr
     assert_same_training(run, tmp_path / "runs" / "fresh")
+
+
+def test_conditional_image_run_with_ema_and_classifier_resumes_bit_identical(tmp_path):
+    """Labels, the data walk, G's moving average and the classifier's evaluations all resume exactly."""
+    settings = ["data.limit=640", "data.batch_size=64", "train.steps=30", "train.checkpoint_every=10",
+                "train.log_every=5", "train.eval_every=10", "train.grid_every=10", "eval.n_samples=100",
+                "train.ema_decay=0.9", "train.tensorboard=off"]  # fmt: skip
+    args = ["cgan-mlp", *[a for s in settings for a in ("--set", s)]]
+    done = gankit("train", *args, "--name", "ref", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    patch = """
+from gankit.engine import Trainer
+save = Trainer.save_checkpoint
+def save_then_die(self):
+    path = save(self)
+    if self.step == 20:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return path
+Trainer.save_checkpoint = save_then_die
+"""
+    killed = patched_run(tmp_path, ["train", *args, "--name", "killed"], patch)
+    assert killed.returncode == -signal.SIGKILL
+    resumed = gankit("train", "--resume", str(tmp_path / "runs" / "killed"), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_training(tmp_path / "runs" / "killed", tmp_path / "runs" / "ref")
+    state = final_state(tmp_path / "runs" / "ref")
+    assert "label_agreement" in json.loads((tmp_path / "runs" / "ref" / "summary.json").read_text())["measures"]
+    ema = {k: v for k, v in state["gan"].items() if k.startswith("ema.")}
+    assert ema and any(not torch.equal(v, state["gan"][k.replace("ema.", "nets.G.", 1)]) for k, v in ema.items())
+
+
+def test_resuming_with_ema_newly_enabled_starts_it_from_g(tmp_path):
+    done = gankit(*train_args("plain", 20), "--set", "train.ema_decay=0", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    run = tmp_path / "runs" / "plain"
+    resumed = gankit("train", "--resume", str(run), "--set", "train.steps=30", "--set", "train.ema_decay=0.5",
+                     cwd=tmp_path)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert "starts from G's weights" in resumed.stderr
+    assert any(k.startswith("ema.") for k in final_state(run)["gan"])

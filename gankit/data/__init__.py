@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from ..registry import Registry
-from .base import DataSource, FixedSource, StreamSource, Target, build_source
+from .base import DataSource, FixedSource, StreamSource, Target, TargetInfo, build_source
 
 TARGETS: Registry = Registry("target")
 
+from . import images  # noqa: E402,F401,I001  (registers the image targets)
 from . import toy  # noqa: E402,F401  (registers the toy targets)
 
 
@@ -15,4 +16,13 @@ def build_target(settings: dict) -> Target:
     return TARGETS.get(settings["target"], "data.target").item(settings)
 
 
-__all__ = ["TARGETS", "DataSource", "FixedSource", "StreamSource", "Target", "build_source", "build_target"]
+__all__ = [
+    "TARGETS",
+    "DataSource",
+    "FixedSource",
+    "StreamSource",
+    "Target",
+    "TargetInfo",
+    "build_source",
+    "build_target",
+]

@@ -8,6 +8,8 @@ on the device and can save and restore it, so a resumed run sees the same batche
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
@@ -18,15 +20,80 @@ from ..rng import derive_seed, make_generator
 
 
 class Target(Protocol):
-    """What a GAN learns: a distribution to sample, with its own measures and picture."""
+    """What a GAN learns: a distribution to sample, with its own measures and picture.
+
+    `dataset` is a finite data set ({"x": samples, "y": labels} on the CPU, possibly stored
+    compactly) or None for a distribution sampled afresh; `decode` turns a batch of stored
+    samples into what the networks see. `num_classes` > 0 marks labelled data. `to_images`
+    gives uint8 N×C×H×W pictures of samples, or None when samples are not images.
+    `picture` names the file of the target's own picture in plots/; `value_range` is
+    "minus-one-one" or "zero-one" for images and None otherwise.
+    """
 
     shape: tuple[int, ...]
+    num_classes: int
+    picture: str
+    value_range: str | None
+
+    @property
+    def dataset(self) -> dict[str, Tensor] | None: ...
+
+    def decode(self, stored: Tensor) -> Tensor: ...
 
     def sample(self, n: int, rng: torch.Generator) -> Tensor: ...
 
-    def evaluate(self, fake: Tensor, rng: torch.Generator) -> dict[str, float]: ...
+    def evaluate(self, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None) -> dict[str, float]: ...
 
     def draw(self, ax: Any, real: Tensor, fake: Tensor, noise: Tensor) -> None: ...
+
+    def to_images(self, samples: Tensor) -> Tensor | None: ...
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    """What a model and a sampler need to know of a target, without its data: saved in every
+    checkpoint so that a run can be loaded and sampled where its dataset is absent."""
+
+    shape: tuple[int, ...]
+    num_classes: int = 0
+    value_range: str | None = None  # "minus-one-one" or "zero-one" for images, None otherwise
+    class_frequencies: tuple[float, ...] = ()
+
+    @classmethod
+    def of(cls, target: Target) -> TargetInfo:
+        frequencies: tuple[float, ...] = ()
+        dataset = target.dataset
+        if target.num_classes and dataset is not None and "y" in dataset:
+            counts = torch.bincount(dataset["y"], minlength=target.num_classes).double()
+            frequencies = tuple((counts / counts.sum()).tolist())
+        return cls(tuple(target.shape), target.num_classes, target.value_range, frequencies)
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> TargetInfo:
+        return cls(tuple(state["shape"]), state["num_classes"], state["value_range"], tuple(state["class_frequencies"]))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "shape": list(self.shape),
+            "num_classes": self.num_classes,
+            "value_range": self.value_range,
+            "class_frequencies": list(self.class_frequencies),
+        }
+
+    @property
+    def is_image(self) -> bool:
+        return self.value_range is not None
+
+    def to_images(self, samples: Tensor) -> Tensor | None:
+        """Samples as uint8 N×C×H×W pictures, or None when they are not images."""
+        return samples_to_images(samples, self.shape, self.value_range) if self.is_image else None
+
+
+def samples_to_images(samples: Tensor, shape: tuple[int, ...], value_range: str) -> Tensor:
+    """Float samples in [-1, 1] or [0, 1] → uint8 N×C×H×W (clamped, rounded), same device."""
+    x = samples.detach().to(torch.float32).reshape(-1, *shape).nan_to_num(0.0)
+    x = x * 255 if value_range == "zero-one" else (x + 1) * 127.5
+    return x.clamp_(0, 255).round_().to(torch.uint8)
 
 
 class DataSource(Protocol):
@@ -67,8 +134,15 @@ class FixedSource:
     The last incomplete batch of an epoch is dropped so every batch has the same shape.
     """
 
-    def __init__(self, tensors: dict[str, Tensor], batch_size: int, seed: int) -> None:
+    def __init__(
+        self,
+        tensors: dict[str, Tensor],
+        batch_size: int,
+        seed: int,
+        decode: Callable[[Tensor], Tensor] | None = None,
+    ) -> None:
         self.tensors = tensors
+        self.decode = decode
         self.size = len(next(iter(tensors.values())))
         if batch_size > self.size:
             raise ConfigError(f"data.batch_size ({batch_size}) must be <= the data set size ({self.size})")
@@ -96,7 +170,10 @@ class FixedSource:
             self._order = self._permutation(self.epoch)
         index = self._order[self.position : self.position + self.batch_size]
         self.position += self.batch_size
-        return {key: value[index] for key, value in self.tensors.items()}
+        batch = {key: value[index] for key, value in self.tensors.items()}
+        if self.decode is not None:
+            batch["x"] = self.decode(batch["x"])
+        return batch
 
     def state_dict(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "position": self.position}
@@ -107,7 +184,16 @@ class FixedSource:
 
 
 def build_source(target: Target, settings: dict[str, Any], seed: int, device: torch.device) -> DataSource:
-    """Batches for the `data` config section: fresh samples (size 0) or a fixed set drawn once."""
+    """Batches for the `data` config section.
+
+    A target with a finite data set is walked in shuffled epochs, its stored tensors moved to
+    the device once; otherwise `data.size` N > 0 draws a fixed set of N samples, and 0 streams
+    fresh samples for every batch.
+    """
+    dataset = target.dataset
+    if dataset is not None:
+        on_device = {key: value.to(device) for key, value in dataset.items()}
+        return FixedSource(on_device, settings["batch_size"], seed, target.decode)
     size = settings.get("size", 0)
     if size == 0:
         return StreamSource(target, settings["batch_size"], seed, device)

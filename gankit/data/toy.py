@@ -33,7 +33,22 @@ class Gaussian1DSettings(ToySettings):
     length: int = setting(1000, "draws per sample; a sample is their sorted vector", min=2)
 
 
-class Gaussian1D:
+class ToyTarget:
+    """Base of the toy targets: distributions sampled afresh, no labels, no images."""
+
+    num_classes = 0
+    picture = "distribution"
+    dataset = None
+    value_range = None
+
+    def decode(self, stored: Tensor) -> Tensor:
+        return stored
+
+    def to_images(self, samples: Tensor) -> Tensor | None:
+        return None
+
+
+class Gaussian1D(ToyTarget):
     """Seed 000: a sample is the sorted vector of `length` draws from N(mean, std)."""
 
     def __init__(self, mean: float, std: float, length: int) -> None:
@@ -46,7 +61,7 @@ class Gaussian1D:
             return torch.from_numpy(np.sort(draws.numpy(), axis=1))
         return draws.sort(dim=1).values
 
-    def evaluate(self, fake: Tensor, rng: torch.Generator) -> dict[str, float]:
+    def evaluate(self, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None) -> dict[str, float]:
         values = fake.detach().double().cpu().flatten()
         mean, std = float(values.mean()), float(values.std())
         quantiles = scipy.stats.norm.ppf((np.arange(10_000) + 0.5) / 10_000, self.mean, self.std)
@@ -70,7 +85,7 @@ def gaussian_1d(s: dict) -> Gaussian1D:
 # --------------------------------------------------------------------------- 2-D
 
 
-class Points2D:
+class Points2D(ToyTarget):
     """Base of 2-D targets: distances to a fresh reference sample, and a scatter picture."""
 
     shape = (2,)
@@ -79,7 +94,7 @@ class Points2D:
     def sample(self, n: int, rng: torch.Generator) -> Tensor:
         raise NotImplementedError
 
-    def evaluate(self, fake: Tensor, rng: torch.Generator) -> dict[str, float]:
+    def evaluate(self, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None) -> dict[str, float]:
         reference = self.sample(len(fake), rng)
         return {
             "sliced_w1": sliced_wasserstein(fake, reference),
@@ -109,11 +124,11 @@ class Gaussian2D(Points2D):
         z = torch.randn(n, 2, generator=rng, device=rng.device)
         return z @ self.A.float().to(z.device) + self.b.float().to(z.device)
 
-    def evaluate(self, fake: Tensor, rng: torch.Generator) -> dict[str, float]:
+    def evaluate(self, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None) -> dict[str, float]:
         points = fake.detach().double().cpu()
         mean, cov = points.mean(0), torch.cov(points.T)
         return {
-            **super().evaluate(fake, rng),
+            **super().evaluate(fake, rng, labels),
             "mean_error": float((mean - self.b).norm()),
             "cov_error": float((cov - self.covariance).norm() / self.covariance.norm()),
         }
@@ -139,8 +154,8 @@ class Mixture2D(Points2D):
         which = torch.randint(len(centres), (n,), generator=rng, device=rng.device)
         return centres[which] + self.std * torch.randn(n, 2, generator=rng, device=rng.device)
 
-    def evaluate(self, fake: Tensor, rng: torch.Generator) -> dict[str, float]:
-        return {**super().evaluate(fake, rng), **mode_coverage(fake, self.centres, self.std)}
+    def evaluate(self, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None) -> dict[str, float]:
+        return {**super().evaluate(fake, rng, labels), **mode_coverage(fake, self.centres, self.std)}
 
 
 @dataclass

@@ -16,9 +16,11 @@ import torch
 from torch import Tensor, nn
 
 from ..config import list_setting, setting
+from ..data import TargetInfo
 from ..errors import ConfigError
 from ..recipe import Latent, LatentKind, StandardGAN
 from . import MODELS
+from .common import INITIALISERS, class_count
 
 Activation = Literal["relu", "leaky_relu", "tanh", "sigmoid", "elu", "gelu", "silu"]
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -45,7 +47,7 @@ def mlp(sizes: Sequence[int], activations: Sequence[str], output: str = "linear"
 
 
 class MLPGenerator(nn.Module):
-    """Noise vector → sample of `sample_shape` through an MLP."""
+    """Noise vector (joined by a label embedding when conditional) → sample of `sample_shape`."""
 
     def __init__(
         self,
@@ -54,12 +56,18 @@ class MLPGenerator(nn.Module):
         hidden: Sequence[int] = (128, 128),
         activations: Sequence[str] = ("relu", "relu"),
         output: str = "linear",
+        num_classes: int = 0,
+        embed_dim: int = 0,
     ) -> None:
         super().__init__()
         self.sample_shape = tuple(sample_shape)
-        self.net = mlp([latent_dim, *hidden, math.prod(self.sample_shape)], activations, output)
+        self.embed = nn.Embedding(num_classes, embed_dim) if num_classes else None
+        n_in = latent_dim + (embed_dim if num_classes else 0)
+        self.net = mlp([n_in, *hidden, math.prod(self.sample_shape)], activations, output)
 
-    def forward(self, z: Tensor) -> Tensor:
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        if self.embed is not None:
+            z = torch.cat([z, self.embed(labels)], 1)
         return self.net(z).view(len(z), *self.sample_shape)
 
 
@@ -87,7 +95,7 @@ class TwoClassHead(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """Sample → one real/fake logit per sample, optionally from summary features only."""
+    """Sample (and label, when conditional) → one real/fake logit per sample."""
 
     def __init__(
         self,
@@ -96,16 +104,23 @@ class MLPDiscriminator(nn.Module):
         activations: Sequence[str] = ("relu", "relu"),
         features: str = "raw",
         head: str = "logit",
+        num_classes: int = 0,
+        embed_dim: int = 0,
     ) -> None:
         super().__init__()
         self.features = MeanStd() if features == "mean-std" else nn.Flatten()
         n_in = MeanStd.out_features if features == "mean-std" else math.prod(sample_shape)
+        self.embed = nn.Embedding(num_classes, embed_dim) if num_classes else None
+        n_in += embed_dim if num_classes else 0
         n_out = 2 if head == "softmax2" else 1
         self.net = mlp([n_in, *hidden, n_out], activations)
         self.head = TwoClassHead() if head == "softmax2" else nn.Flatten(0)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.net(self.features(x)))
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        h = self.features(x)
+        if self.embed is not None:
+            h = torch.cat([h, self.embed(labels)], 1)
+        return self.head(self.net(h))
 
 
 @dataclass
@@ -133,9 +148,11 @@ class MLPSettings:
     )
     init: str = setting(
         "default",
-        "weight initialisation: PyTorch's default or N(0, 0.02) as seed 004",
-        choices=("default", "normal-0.02"),
+        "weight initialisation: PyTorch's default, N(0, 0.02) as seed 004, or Glorot as seed 003",
+        choices=tuple(INITIALISERS),
     )
+    conditional: bool = setting(False, "class-conditional G and D (needs labelled data)")
+    embed_dim: int = setting(10, "size of the label embedding of a conditional model", min=1)
 
 
 def _per_layer(activations: list[str], hidden: list[int], key: str) -> list[str]:
@@ -148,34 +165,31 @@ def _per_layer(activations: list[str], hidden: list[int], key: str) -> list[str]
     return activations
 
 
-def init_normal(module: nn.Module, std: float = 0.02) -> None:
-    """N(0, std) weights and zero biases for every linear and convolution layer."""
-    for m in module.modules():
-        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
-            nn.init.normal_(m.weight, 0.0, std)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-
-
-@MODELS.register("mlp", "multilayer perceptrons (the seeds' toy networks)", MLPSettings)
-def build_mlp(config: dict[str, Any], sample_shape: tuple[int, ...]) -> StandardGAN:
+@MODELS.register("mlp", "multilayer perceptrons (the seeds' toy networks and seed 003's MNIST GAN)", MLPSettings)
+def build_mlp(config: dict[str, Any], target: TargetInfo) -> StandardGAN:
     m = config["model"]
+    classes = class_count(m, target)
     generator = MLPGenerator(
         m["latent_dim"],
-        sample_shape,
+        target.shape,
         m["g_hidden"],
         _per_layer(m["g_activation"], m["g_hidden"], "model.g_activation"),
         m["g_output"],
+        classes,
+        m["embed_dim"],
     )
     discriminator = MLPDiscriminator(
-        sample_shape,
+        target.shape,
         m["d_hidden"],
         _per_layer(m["d_activation"], m["d_hidden"], "model.d_activation"),
         m["d_features"],
         m["d_head"],
+        classes,
+        m["embed_dim"],
     )
-    if m["init"] == "normal-0.02":
-        init_normal(generator)
-        init_normal(discriminator)
+    INITIALISERS[m["init"]](generator)
+    INITIALISERS[m["init"]](discriminator)
     latent_kind: LatentKind = m["latent"]
-    return StandardGAN.from_config(generator, discriminator, Latent(m["latent_dim"], latent_kind), config)
+    return StandardGAN.from_config(
+        generator, discriminator, Latent(m["latent_dim"], latent_kind), config, classes, target.class_frequencies
+    )

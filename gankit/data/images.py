@@ -1,0 +1,641 @@
+"""Image targets: MNIST, Fashion-MNIST, CIFAR-10, a folder of images and a .npz file.
+
+Every image target is read once at build time into one uint8 N×C×H×W tensor (resized and
+converted to the asked channels then, not per batch) with int64 labels when it has classes.
+The engine moves the uint8 tensor to the device once and `decode`s each batch to float32 in
+[-1, 1] or [0, 1]. Nothing here unpickles a user's file.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import gzip
+import math
+import os
+import zipfile
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..config import setting
+from ..errors import ConfigError, DataError
+from ..metrics.classifier import DomainClassifier, class_measures, domain_classifier, to_unit
+from . import TARGETS
+from .base import samples_to_images
+from .download import SOURCES, fetch_dataset
+
+IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".webp")
+MNIST_CLASSES = [str(digit) for digit in range(10)]
+FASHION_MNIST_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+RANGES = ("minus-one-one", "zero-one")
+CHUNK = 4096  # images per step when converting to grey, to bound the int32 temporaries
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass
+class ImageSettings:
+    """Settings every image target has: how pixels are sized, coloured and scaled, and how many are read."""
+
+    resolution: int = setting(0, "0: native size; R: resize to R×R (shorter side, then centre crop)", min=0, max=4096)
+    channels: int = setting(0, "0: native; 1: grey (luminance); 3: RGB (grey repeated)", choices=[0, 1, 3])
+    range: str = setting("minus-one-one", "what pixels decode to: [-1, 1] or [0, 1]", choices=list(RANGES))
+    limit: int = setting(0, "0: every image; N: the first N images (quick runs, tests)", min=0)
+
+
+@dataclass
+class NamedImageSettings(ImageSettings):
+    """Settings of the published datasets (mnist, fashion-mnist, cifar10): where they are, which split."""
+
+    root: str = setting(
+        "", "folder of the dataset files; empty: $GANKIT_DATA/<name> or ~/.cache/gankit/datasets/<name>"
+    )
+    split: str = setting(
+        "train", "which images: train, test or all (train then test)", choices=["train", "test", "all"]
+    )
+    download: bool = setting(False, "fetch the official files (checksummed) into root when they are missing")
+
+
+@dataclass
+class IdxSettings(NamedImageSettings):
+    """Settings of the MNIST-format datasets: the published ones, plus their domain classifier."""
+
+    classifier: bool = setting(
+        True, "score generated images with a LeNet trained (once, then cached) on this dataset's train split"
+    )
+
+
+@dataclass
+class FolderSettings(ImageSettings):
+    """Settings of the folder target: the folder, and whether sub-folders are classes."""
+
+    path: str = setting("", "folder of images, searched recursively (required)")
+    classes: bool = setting(False, "label each image by its first-level sub-folder (sorted names → ids)")
+
+
+@dataclass
+class NpzSettings(ImageSettings):
+    """Settings of the npz target: the file, and how many classes its labels have."""
+
+    path: str = setting("", "a .npz file: images under x (or images), labels under y (or labels) (required)")
+    num_classes: int = setting(0, "classes of the labels (0: the largest label + 1)", min=0)
+
+
+# --------------------------------------------------------------------------- the target
+
+
+class ImageDataset:
+    """A finite set of images held as uint8 N×C×H×W on the CPU, decoded per batch to floats."""
+
+    picture = "samples"
+
+    def __init__(self, images: Tensor, labels: Tensor | None, class_names: Sequence[str], value_range: str) -> None:
+        if images.dtype != torch.uint8 or images.dim() != 4:
+            raise ValueError(f"images must be a uint8 N×C×H×W tensor, got {images.dtype} {tuple(images.shape)}")
+        if value_range not in RANGES:
+            raise ValueError(f"value_range must be one of {', '.join(RANGES)}, got {value_range!r}")
+        self.images = images.contiguous()
+        self.labels = None if labels is None else labels.to(torch.int64).contiguous()
+        self.class_names = list(class_names) if labels is not None else []
+        self.num_classes = len(self.class_names)
+        self.shape: tuple[int, ...] = tuple(images.shape[1:])
+        self.value_range = value_range
+        self.classifier: Callable[[], DomainClassifier] | None = None  # set for datasets that have one
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def dataset(self) -> dict[str, Tensor]:
+        """The stored images ("x", uint8 N×C×H×W) and labels ("y", int64 N) when there are classes."""
+        out = {"x": self.images}
+        if self.labels is not None:
+            out["y"] = self.labels
+        return out
+
+    def decode(self, stored: Tensor) -> Tensor:
+        """uint8 pixels → float32 in the dataset's range, on the device `stored` is on."""
+        x = stored.to(torch.float32)
+        return x.div_(255) if self.value_range == "zero-one" else x.div_(127.5).sub_(1)
+
+    def to_images(self, samples: Tensor) -> Tensor:
+        """Float samples in the dataset's range → uint8 N×C×H×W (clamped, rounded), same device."""
+        return samples_to_images(samples, self.shape, self.value_range)
+
+    def sample(self, n: int, rng: torch.Generator) -> Tensor:
+        """`n` images drawn at random (with replacement), decoded, on `rng.device`."""
+        index = torch.randint(len(self.images), (n,), generator=rng, device=rng.device)
+        return self.decode(self.images[index.cpu()].to(rng.device))
+
+    def evaluate(self, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None) -> dict[str, float]:
+        """What the dataset's domain classifier recognises in `fake` (nothing without one)."""
+        if self.classifier is None:
+            return {}
+        classifier = self.classifier()
+        probabilities = classifier.probabilities(to_unit(self.to_images(fake)))
+        frequencies = torch.bincount(self.labels, minlength=self.num_classes).double() / len(self.labels)
+        measures = class_measures(probabilities, frequencies, labels)
+        return {**measures, "classifier_test_accuracy": classifier.test_accuracy}
+
+    def draw(self, ax: Any, real: Tensor, fake: Tensor, noise: Tensor) -> None:
+        """Up to 32 real images (left) beside up to 32 generated ones (right)."""
+        grids = [make_grid(self.to_images(x[:32]).cpu(), nrow=4) for x in (real, fake)]
+        height = max(grid.shape[0] for grid in grids)
+        grids = [np.pad(g, ((0, height - g.shape[0]), (0, 0), (0, 0)), constant_values=255) for g in grids]
+        gap = np.full((height, self.shape[-1], 3), 255, dtype=np.uint8)
+        ax.imshow(np.concatenate([grids[0], gap, grids[1]], axis=1), interpolation="nearest")
+        left, right = grids[0].shape[1], grids[1].shape[1]
+        ax.set_xticks([left / 2, left + gap.shape[1] + right / 2], ["real", "generated"])
+        ax.set_yticks([])
+        ax.set_title("real (left) and generated (right)")
+
+
+# --------------------------------------------------------------------------- image helpers
+
+
+def make_grid(images: Tensor, nrow: int, padding: int = 2, pad_value: int = 255) -> np.ndarray:
+    """Tile uint8 N×C×H×W images (C = 1 or 3) into one H×W×3 uint8 picture, `nrow` images per row."""
+    if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"make_grid needs uint8 N×C×H×W images with 1 or 3 channels, got {tuple(images.shape)}")
+    if nrow < 1:
+        raise ValueError(f"nrow must be >= 1, got {nrow}")
+    n, _, h, w = images.shape
+    cols, rows = min(nrow, max(n, 1)), max(1, math.ceil(n / nrow))
+    pictures = images.detach().cpu().expand(-1, 3, -1, -1).permute(0, 2, 3, 1).numpy()
+    grid = np.full((rows * (h + padding) + padding, cols * (w + padding) + padding, 3), pad_value, dtype=np.uint8)
+    for i, picture in enumerate(pictures):
+        top, left = padding + (i // nrow) * (h + padding), padding + (i % nrow) * (w + padding)
+        grid[top : top + h, left : left + w] = picture
+    return grid
+
+
+def resize_images(images: Tensor, resolution: int) -> Tensor:
+    """uint8 N×C×H×W → N×C×R×R: antialiased bilinear resize of the shorter side to R, then centre crop."""
+    _, _, h, w = images.shape
+    if (h, w) == (resolution, resolution):
+        return images
+    scale = resolution / min(h, w)
+    size = (max(resolution, round(h * scale)), max(resolution, round(w * scale)))
+    top, left = (size[0] - resolution) // 2, (size[1] - resolution) // 2
+    if len(images) == 0:
+        return images.new_empty((0, images.shape[1], resolution, resolution))
+    # torch resizes uint8 directly (Pillow's antialiased bilinear), ~4× faster than through float32
+    x = F.interpolate(images, size=size, mode="bilinear", antialias=True, align_corners=False)
+    return x[:, :, top : top + resolution, left : left + resolution].contiguous()
+
+
+def convert_channels(images: Tensor, channels: int) -> Tensor:
+    """uint8 N×C×H×W → `channels`: 1 is ITU-R 601-2 luma, bit-exact with Pillow's convert("L"); 3 repeats grey."""
+    have = images.shape[1]
+    if channels in (0, have):
+        return images
+    if channels == 3 and have == 1:
+        return images.repeat(1, 3, 1, 1)
+    if channels == 1 and have == 3:
+
+        def grey(chunk: Tensor) -> Tensor:
+            r, g, b = chunk.to(torch.int32).unbind(1)
+            return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).to(torch.uint8).unsqueeze(1)
+
+        return torch.cat([grey(images[i : i + CHUNK]) for i in range(0, len(images), CHUNK)] or [images[:, :1]])
+    raise ValueError(f"cannot convert {have}-channel images to {channels} channels")
+
+
+def data_root(*folders: str) -> Path:
+    """Default dataset folder: the first of `folders` existing under $GANKIT_DATA (or ~/.cache/gankit/datasets)."""
+    base = os.environ.get("GANKIT_DATA") or "~/.cache/gankit/datasets"
+    base_path = Path(base).expanduser()
+    for folder in folders:
+        if (base_path / folder).is_dir():
+            return base_path / folder
+    return base_path / folders[0]
+
+
+def _finish(images: Tensor, labels: Tensor | None, names: Sequence[str], s: dict) -> ImageDataset:
+    """Apply the shared settings (channels, resolution, range) to images already cut to `limit`."""
+    images = convert_channels(images, 1) if s["channels"] == 1 else images
+    if s["resolution"]:
+        images = resize_images(images, s["resolution"])
+    images = convert_channels(images, s["channels"])
+    return ImageDataset(images, labels, names, s["range"])
+
+
+def _take(limit: int, available: int, what: str) -> int:
+    """How many images to keep: all of them, or `limit` when that many are there."""
+    if limit > available:
+        raise ConfigError(f"data.limit ({limit}) must be <= the {available} images of {what}")
+    return limit or available
+
+
+# --------------------------------------------------------------------------- IDX (MNIST, Fashion-MNIST)
+
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+IDX_MAGIC = {2049: 1, 2051: 3}  # labels: N; images: N × rows × cols
+
+
+def read_idx(path: str | Path, magic: int) -> np.ndarray:
+    """The uint8 array of an IDX file (gzip-compressed when its name ends in .gz), checking magic and size."""
+    path = Path(path)
+    compressed = path.suffix == ".gz"
+    try:
+        if compressed:
+            with gzip.open(path, "rb") as f:
+                data = f.read()
+        else:
+            data = path.read_bytes()
+    except (OSError, EOFError, zlib.error) as exc:
+        what = "is not a readable gzip file" if compressed else "could not be read"
+        raise DataError(f"{path} {what} ({exc}); fetch it again") from None
+    ndim = IDX_MAGIC[magic]
+    header = 4 + 4 * ndim
+    if len(data) < 4 or int.from_bytes(data[:4], "big") != magic:
+        found = int.from_bytes(data[:4], "big") if len(data) >= 4 else "nothing"
+        kind = "images" if ndim == 3 else "labels"
+        raise DataError(f"{path} is not an IDX {kind} file: magic number {found}, expected {magic}")
+    if len(data) < header:
+        raise DataError(f"{path} is truncated: {len(data)} bytes, less than its {header}-byte IDX header")
+    dims = [int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4)]
+    expected = header + math.prod(dims)
+    if len(data) != expected:
+        problem = "is truncated" if len(data) < expected else "has trailing bytes"
+        raise DataError(
+            f"{path} {problem}: {len(data)} bytes, its header ({'×'.join(map(str, dims))}) promises {expected}"
+        )
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def _find(root: Path, names: Sequence[str]) -> list[Path | None]:
+    """Each name as `name.gz` or `name` in `root`, or None when neither is there."""
+    found: list[Path | None] = []
+    for name in names:
+        paths = [root / f"{name}.gz", root / name]
+        found.append(next((p for p in paths if p.is_file()), None))
+    return found
+
+
+def _split_names(split: str) -> list[str]:
+    return ["train", "test"] if split == "all" else [split]
+
+
+def _load_idx(name: str, names: list[str], s: dict) -> ImageDataset:
+    """MNIST-format dataset `name`: the split's IDX files from root (fetched first if asked and missing)."""
+    root = Path(s["root"]).expanduser() if s["root"] else data_root(name)
+    wanted = [file for split in _split_names(s["split"]) for file in IDX_FILES[split]]
+    if None in _find(root, wanted) and s["download"]:
+        fetch_dataset(name, root)
+    paths = _find(root, wanted)
+    if None in paths:
+        missing = ", ".join(f"{file}[.gz]" for file, path in zip(wanted, paths) if path is None)
+        where = f"folder {root} does not exist" if not root.is_dir() else f"{root} lacks {missing}"
+        raise DataError(
+            f"{name}: {where} (expected {', '.join(wanted)}, each .gz or raw); set data.root, or GANKIT_DATA "
+            f"to a folder holding {name}/, or --set data.download=true to fetch them"
+        )
+    images, labels = [], []
+    for image_path, label_path in zip(paths[::2], paths[1::2]):
+        x, y = read_idx(image_path, 2051), read_idx(label_path, 2049)
+        if len(x) != len(y):
+            raise DataError(f"{image_path} holds {len(x)} images but {label_path} holds {len(y)} labels")
+        if len(y) and y.max() >= len(names):
+            raise DataError(f"{label_path} holds label {y.max()}, outside the classes 0-{len(names) - 1}")
+        images.append(x)
+        labels.append(y)
+    x, y = np.concatenate(images), np.concatenate(labels)
+    n = _take(s["limit"], len(x), f"the {name} {s['split']} split in {root}")
+    x_t = torch.from_numpy(x[:n].copy()).unsqueeze(1)  # a copy, so a small limit frees the rest
+    return _finish(x_t, torch.from_numpy(y[:n].astype(np.int64)), names, s)
+
+
+@functools.lru_cache(maxsize=4)
+def _idx_classifier(name: str, files: tuple[Path, ...], classes: int) -> DomainClassifier:
+    """The domain classifier of an MNIST-format dataset: trained on its train split at 28×28,
+    tested on its test split, whatever resolution and subset a run uses."""
+    splits = []
+    for image_path, label_path in zip(files[::2], files[1::2]):
+        x = torch.from_numpy(read_idx(image_path, 2051).copy()).unsqueeze(1)
+        splits.append((x, torch.from_numpy(read_idx(label_path, 2049).astype(np.int64))))
+    return domain_classifier(name, splits[0], splits[1], classes)
+
+
+def _with_classifier(name: str, dataset: ImageDataset, s: dict) -> ImageDataset:
+    """Attach the domain classifier (trained at the first evaluation); its files are checked now,
+    so a missing split is an error before the run starts, not thousands of iterations in."""
+    if s["classifier"]:
+        root = Path(s["root"]).expanduser() if s["root"] else data_root(name)
+        wanted = IDX_FILES["train"] + IDX_FILES["test"]
+        files = _find(root, wanted)
+        if None in files:
+            missing = ", ".join(f for f, p in zip(wanted, files) if p is None)
+            raise DataError(
+                f"{name}: the domain classifier needs both splits, but {root} lacks {missing}; "
+                "add them or --set data.classifier=false"
+            )
+        dataset.classifier = functools.partial(
+            _idx_classifier, name, tuple(p.resolve() for p in files), dataset.num_classes
+        )
+    return dataset
+
+
+@TARGETS.register("mnist", "MNIST handwritten digits: 60,000 + 10,000 grey 28×28 images, 10 classes", IdxSettings)
+def mnist(s: dict) -> ImageDataset:
+    """MNIST from its four IDX files."""
+    return _with_classifier("mnist", _load_idx("mnist", MNIST_CLASSES, s), s)
+
+
+@TARGETS.register("fashion-mnist", "Fashion-MNIST clothes: 60,000 + 10,000 grey 28×28 images, 10 classes", IdxSettings)
+def fashion_mnist(s: dict) -> ImageDataset:
+    """Fashion-MNIST from its four IDX files (the MNIST layout)."""
+    return _with_classifier("fashion-mnist", _load_idx("fashion-mnist", FASHION_MNIST_CLASSES, s), s)
+
+
+# --------------------------------------------------------------------------- CIFAR-10
+
+CIFAR_BINARY = {"train": [f"data_batch_{i}.bin" for i in range(1, 6)], "test": ["test_batch.bin"]}
+CIFAR_RECORD = 1 + 3 * 32 * 32
+CIFAR_SUBSET_COLUMNS = ("file", "row", "split", "index_in_split", "label", "class_name")
+
+
+def _cifar_binary_folder(root: Path) -> Path | None:
+    """The folder holding the binary batches (root or root/cifar-10-batches-bin), if any holds one."""
+    for folder in (root, root / "cifar-10-batches-bin"):
+        if any((folder / f).is_file() for files in CIFAR_BINARY.values() for f in files):
+            return folder
+    return None
+
+
+def _read_cifar_binary(folder: Path, split: str) -> tuple[Tensor, Tensor]:
+    """The binary batches of a split: per record 1 label byte, then 3072 pixel bytes (R, G, B planes)."""
+    files = [folder / f for part in _split_names(split) for f in CIFAR_BINARY[part]]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        raise DataError(
+            f"cifar10: {folder} lacks {', '.join(missing)} (binary version: data_batch_1-5.bin, test_batch.bin)"
+        )
+    images, labels = [], []
+    for path in files:
+        data = np.fromfile(path, dtype=np.uint8)
+        if len(data) % CIFAR_RECORD:
+            raise DataError(
+                f"{path} is truncated: {len(data)} bytes, not a whole number of {CIFAR_RECORD}-byte records "
+                "(1 label byte + 3072 pixel bytes)"
+            )
+        records = data.reshape(-1, CIFAR_RECORD)
+        if len(records) and records[:, 0].max() > 9:
+            raise DataError(f"{path} holds label {records[:, 0].max()}, outside the classes 0-9")
+        labels.append(records[:, 0].astype(np.int64))
+        images.append(records[:, 1:].reshape(-1, 3, 32, 32))
+    return torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels))
+
+
+def _read_cifar_subset(root: Path, split: str) -> tuple[Tensor, Tensor]:
+    """The PNG-strip subset: 1024-pixel-wide RGB PNGs, one 32×32 image per row, indexed by labels.csv."""
+    table = root / "labels.csv"
+    try:
+        with open(table, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if not set(CIFAR_SUBSET_COLUMNS) <= set(reader.fieldnames or []):
+                raise DataError(f"{table} must have the columns {', '.join(CIFAR_SUBSET_COLUMNS)}")
+            rows = [(r["split"], int(r["index_in_split"]), r["file"], int(r["row"]), int(r["label"])) for r in reader]
+    except (ValueError, TypeError, csv.Error) as exc:  # text that is not UTF-8, a short row, a non-integer
+        raise DataError(
+            f"{table} is not a valid label table ({exc}); expected integer row, index_in_split, label"
+        ) from None
+    strips: dict[str, np.ndarray] = {}
+    images, labels = [], []
+    for part in _split_names(split):
+        for _, _, file, row, label in sorted(r for r in rows if r[0] == part):
+            if file not in strips:
+                strips[file] = _read_strip(root / file)
+            if not 0 <= row < len(strips[file]):
+                raise DataError(f"{table} names row {row} of {file}, which has {len(strips[file])} rows")
+            if not 0 <= label <= 9:
+                raise DataError(f"{table} holds label {label} for {file} row {row}, outside the classes 0-9")
+            images.append(strips[file][row])
+            labels.append(label)
+    if not images:
+        raise DataError(f"{table} lists no {split} images (split column: train or test)")
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous(), torch.tensor(labels)
+
+
+def _read_strip(path: Path) -> np.ndarray:
+    """A PNG strip as rows × 32 × 32 × 3 uint8."""
+    pixels = _open_image(path)
+    if pixels.ndim != 3 or pixels.shape[1:] != (1024, 3):
+        raise DataError(f"{path} must be a 1024-pixel-wide RGB PNG (one 32×32 image per row), got {pixels.shape}")
+    return pixels.reshape(-1, 32, 32, 3)
+
+
+@TARGETS.register("cifar10", "CIFAR-10: 50,000 + 10,000 colour 32×32 images, 10 classes", NamedImageSettings)
+def cifar10(s: dict) -> ImageDataset:
+    """CIFAR-10 from the binary batches or the PNG-strip subset, whichever the folder holds."""
+    # the subset is a fallback for reading; a download always goes to the full set's folder
+    default = data_root("cifar10") if s["download"] else data_root("cifar10", "cifar10-subset")
+    root = Path(s["root"]).expanduser() if s["root"] else default
+    folder = _cifar_binary_folder(root)
+    subset = (root / "labels.csv").is_file()
+    if folder is None and not subset and s["download"]:
+        fetch_dataset("cifar10", root)
+        folder = _cifar_binary_folder(root)
+    if folder is not None:
+        x, y = _read_cifar_binary(folder, s["split"])
+    elif subset:
+        x, y = _read_cifar_subset(root, s["split"])
+    elif any((d / "data_batch_1").is_file() for d in (root, root / "cifar-10-batches-py")):
+        raise DataError(
+            f"cifar10: {root} holds the python version (data_batch_1, pickled), which gankit never unpickles; "
+            f"use the binary version ({SOURCES['cifar10'].base_url}cifar-10-binary.tar.gz) "
+            "or --set data.download=true to fetch it"
+        )
+    else:
+        where = f"folder {root} does not exist" if not root.is_dir() else f"{root} holds no CIFAR-10 files"
+        raise DataError(
+            f"cifar10: {where} (expected data_batch_1-5.bin and test_batch.bin, or labels.csv with PNG strips); "
+            "set data.root, or GANKIT_DATA to a folder holding cifar10/, or --set data.download=true to fetch them"
+        )
+    n = _take(s["limit"], len(x), f"the cifar10 {s['split']} split in {root}")
+    return _finish(x[:n], y[:n], CIFAR10_CLASSES, s)
+
+
+# --------------------------------------------------------------------------- a folder of images
+
+GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+
+
+def _open_image(path: Path, resolution: int = 0) -> np.ndarray:
+    """Decode one image file to H×W (grey) or H×W×3 (colour) uint8, alpha composited over white.
+
+    With `resolution` R > 0 the centred square of side min(H, W) is resized to R×R by Pillow's
+    antialiased bilinear filter (what `resize_images` does to arrays), as the file is read.
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            grey = image.mode in GREY_MODES
+            if image.mode in ("I", "I;16", "I;16B", "I;16L"):  # 16-bit grey: keep the top 8 bits
+                flat = Image.fromarray((np.asarray(image, dtype=np.int64) >> 8).clip(0, 255).astype(np.uint8))
+            elif image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+                white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+                flat = Image.alpha_composite(white, image.convert("RGBA")).convert("L" if grey else "RGB")
+            else:
+                flat = image.convert("L" if grey else "RGB")
+            if resolution:
+                w, h = flat.size
+                side = min(w, h)
+                box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
+                flat = flat.resize((resolution, resolution), Image.Resampling.BILINEAR, box=box)
+            return np.asarray(flat)
+    except Exception as exc:  # Pillow raises many classes for a damaged file
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{path} could not be decoded as an image: {reason}") from None
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files under `folder`, recursively, by extension (case-insensitive), sorted by relative path.
+
+    Hidden files and folders (names starting with ".", such as macOS's "._x.png") are skipped.
+    """
+    folder = Path(folder)
+    files = [
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in IMAGE_EXTENSIONS
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        and p.is_file()
+    ]
+    return sorted(files, key=lambda p: p.relative_to(folder).as_posix())
+
+
+@TARGETS.register("folder", "any folder of images (recursive), optionally classed by sub-folder", FolderSettings)
+def image_folder(s: dict) -> ImageDataset:
+    """Every image under `path`, labelled by first-level sub-folder when `classes` is set."""
+    if not s["path"]:
+        raise ConfigError("data.path is required for the folder target: a folder of images (searched recursively)")
+    folder = Path(s["path"]).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"folder {folder} (data.path) does not exist or is not a folder")
+    files = list_images(folder)
+    if not files:
+        raise DataError(f"folder {folder} holds no images (allowed extensions: {', '.join(IMAGE_EXTENSIONS)})")
+    labels, names = None, []
+    if s["classes"]:
+        loose = [f for f in files if f.parent == folder]
+        if loose:
+            raise DataError(
+                f"{loose[0]} lies directly in {folder}; with data.classes=true each image needs a class sub-folder"
+            )
+        tops = [f.relative_to(folder).parts[0] for f in files]
+        names = sorted(set(tops))
+        ids = {name: i for i, name in enumerate(names)}
+        labels = torch.tensor([ids[top] for top in tops], dtype=torch.int64)
+    n = _take(s["limit"], len(files), f"folder {folder}")
+    pictures = []
+    for path in files[:n]:
+        # resized as each file is read, so large photos are never all held at full size
+        pixels = _open_image(path, s["resolution"])
+        pictures.append(torch.from_numpy((pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)).copy()))
+    odd = next((i for i, p in enumerate(pictures) if p.shape[1:] != pictures[0].shape[1:]), None)
+    if odd is not None:
+        (h0, w0), (h1, w1) = pictures[0].shape[1:], pictures[odd].shape[1:]
+        raise DataError(
+            f"images in {folder} differ in size ({files[0]} is {h0}×{w0}, {files[odd]} is {h1}×{w1}); "
+            "set data.resolution to resize them all to R×R"
+        )
+    channels = s["channels"] or (1 if all(len(p) == 1 for p in pictures) else 3)
+    images = torch.stack([convert_channels(p[None], channels)[0] for p in pictures])
+    return _finish(images, None if labels is None else labels[:n], names, {**s, "resolution": 0})
+
+
+# --------------------------------------------------------------------------- a .npz file
+
+NPZ_IMAGE_KEYS, NPZ_LABEL_KEYS = ("x", "images"), ("y", "labels")
+
+
+def _npz_images(array: np.ndarray, path: Path, key: str) -> Tensor:
+    """N×H×W, N×H×W×C or N×C×H×W (C = 1 or 3), uint8 or float in [0, 1] → uint8 N×C×H×W."""
+    if array.ndim == 3:
+        array = array[:, None]
+    elif array.ndim == 4 and array.shape[-1] in (1, 3):
+        array = array.transpose(0, 3, 1, 2)
+    elif not (array.ndim == 4 and array.shape[1] in (1, 3)):
+        raise DataError(f"{path}: {key} has shape {array.shape}; expected N×H×W, N×H×W×C or N×C×H×W with C = 1 or 3")
+    if np.issubdtype(array.dtype, np.floating):
+        if array.size and not (np.isfinite(array).all() and array.min() >= 0 and array.max() <= 1):
+            raise DataError(f"{path}: {key} holds floats outside [0, 1] (expected uint8, or floats in [0, 1])")
+        array = np.round(array * 255).astype(np.uint8)
+    elif array.dtype != np.uint8:
+        raise DataError(f"{path}: {key} has dtype {array.dtype}; expected uint8, or floats in [0, 1]")
+    return torch.from_numpy(np.ascontiguousarray(array))
+
+
+@TARGETS.register("npz", "images (and labels) from a NumPy .npz file", NpzSettings)
+def npz(s: dict) -> ImageDataset:
+    """Images (and labels) from a .npz file, read without pickle."""
+    if not s["path"]:
+        raise ConfigError("data.path is required for the npz target: a .npz file with images under x or images")
+    path = Path(s["path"]).expanduser()
+    if not path.is_file():
+        raise DataError(f"{path} (data.path) does not exist; expected a .npz file with images under x or images")
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path} is not a .npz file (a zip of .npy arrays, as numpy.savez writes)")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            keys = list(archive.keys())
+            image_key = next((k for k in NPZ_IMAGE_KEYS if k in keys), None)
+            label_key = next((k for k in NPZ_LABEL_KEYS if k in keys), None)
+            if image_key is None:
+                raise DataError(
+                    f"{path} has no image array: expected key x or images, found {', '.join(keys) or 'none'}"
+                )
+            array = archive[image_key]
+            labels = archive[label_key] if label_key else None
+    except DataError:
+        raise
+    except ValueError as exc:  # object arrays: np.load refuses them without pickle
+        raise DataError(f"{path} could not be read without unpickling ({exc}); store plain numeric arrays") from None
+    except Exception as exc:  # not a zip, a damaged member, ...
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{path} is not a readable .npz file: {reason}") from None
+    x = _npz_images(array, path, image_key)
+    y, names = None, []
+    if labels is not None:
+        if labels.ndim != 1 or len(labels) != len(x) or not np.issubdtype(labels.dtype, np.integer):
+            raise DataError(
+                f"{path}: {label_key} must be {len(x)} integer labels (one per image), got {labels.dtype} {labels.shape}"
+            )
+        classes = s["num_classes"] or (int(labels.max()) + 1 if len(labels) else 0)
+        if len(labels) and (labels.min() < 0 or labels.max() >= classes):
+            bad = int(labels.min()) if labels.min() < 0 else int(labels.max())
+            raise DataError(
+                f"{path}: {label_key} holds label {bad}, outside the classes 0-{classes - 1} (data.num_classes)"
+            )
+        y, names = torch.from_numpy(labels.astype(np.int64)), [str(i) for i in range(classes)]
+    elif s["num_classes"]:
+        raise DataError(f"{path} has no labels (key y or labels) but data.num_classes is {s['num_classes']}")
+    n = _take(s["limit"], len(x), str(path))
+    return _finish(x[:n], None if y is None else y[:n], names, s)

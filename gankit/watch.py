@@ -1,0 +1,154 @@
+"""What a person sees of a run while it trains: curves, the target's picture, sample grids
+from fixed noise, an animated progression at the end, and TensorBoard event files."""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from . import plots
+from .atomic import atomic_write_bytes
+from .data import Target, TargetInfo
+from .data.images import make_grid
+from .errors import ConfigError
+from .recipe import GAN
+from .rng import make_generator
+
+log = logging.getLogger("gankit")
+MAX_GIF_FRAMES = 100
+
+
+def tensorboard_available(mode: str) -> bool:
+    """Whether to write TensorBoard files for `train.tensorboard` = auto / on / off."""
+    if mode == "off":
+        return False
+    try:
+        import torch.utils.tensorboard  # noqa: F401  (needs the tensorboard package)
+    except ImportError:
+        if mode == "on":
+            raise ConfigError(
+                "train.tensorboard = on needs the tensorboard package: pip install 'gankit[tensorboard]'"
+            ) from None
+        return False
+    return True
+
+
+def write_picture(path: Path, frames: list[np.ndarray], seconds_per_frame: float = 0.2, hold_last: float = 0) -> None:
+    """H×W×C uint8 arrays as a PNG (one frame) or an animated GIF, written atomically."""
+    images = [Image.fromarray(f[:, :, 0] if f.shape[2] == 1 else f) for f in frames]
+    buffer = io.BytesIO()
+    if path.suffix.lower() == ".gif":
+        durations = [int(seconds_per_frame * 1000)] * len(images)
+        durations[-1] = int((hold_last or seconds_per_frame) * 1000)
+        rgb = [image.convert("RGB") for image in images]
+        rgb[0].save(buffer, format="GIF", save_all=True, append_images=rgb[1:], duration=durations, loop=0)
+    else:
+        images[0].save(buffer, format="PNG")
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def save_grid(images: Tensor, path: Path, cols: int) -> None:
+    """uint8 N×C×H×W images as one PNG grid of `cols` columns."""
+    write_picture(path, [make_grid(images.cpu(), cols)])
+
+
+def save_walk_gif(walks: Tensor, path: Path) -> None:
+    """uint8 (paths, steps, C, H, W) latent walks as a GIF: frame t shows every walk at step t,
+    forwards then backwards so that it loops smoothly."""
+    paths, steps = walks.shape[:2]
+    order = list(range(steps)) + list(range(steps - 2, 0, -1))
+    write_picture(path, [make_grid(walks[:, t].cpu(), paths) for t in order], seconds_per_frame=0.12)
+
+
+def grid_inputs(gan: GAN, rows: int, cols: int, seed: int) -> tuple[Tensor, Tensor | None, int]:
+    """Fixed noise (and labels: row i shows class i for conditional models) for sample grids."""
+    device = next(gan.parameters()).device
+    if gan.num_classes:
+        rows = gan.num_classes
+        labels = torch.arange(rows, device=device).repeat_interleave(cols)
+    else:
+        labels = None
+    noise = gan.latent.sample(rows * cols, make_generator(device, seed, "grid-noise"))
+    return noise, labels, cols
+
+
+class Watcher:
+    """Writes a run's pictures and TensorBoard files; knows no model or target by name."""
+
+    def __init__(
+        self,
+        folder: Path,
+        gan: GAN,
+        target: Target,
+        info: TargetInfo,
+        config: dict[str, Any],
+        tensorboard: bool,
+        step: int,
+    ) -> None:
+        self.folder, self.gan, self.target, self.info, self.config = folder, gan, target, info, config
+        ev = config["eval"]
+        self.grid = grid_inputs(gan, ev["grid_rows"], ev["grid_cols"], ev["seed"])
+        self.writer = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            # events a killed process wrote after its last checkpoint are dropped, as in metrics.jsonl
+            self.writer = SummaryWriter(str(folder / "tensorboard"), purge_step=step or None)
+
+    @property
+    def plots(self) -> Path:
+        return self.folder / "plots"
+
+    def record(self, record: dict[str, Any]) -> None:
+        if self.writer is not None:
+            for key, value in record.items():
+                if key not in ("step", "time") and isinstance(value, (int, float)):
+                    self.writer.add_scalar(key, value, record["step"])
+
+    def pictures(self, records: list[dict[str, Any]], real: Tensor, fake: Tensor, noise: Tensor, step: int) -> None:
+        """Refresh the curves and the target's own picture of real against generated samples."""
+        objective = getattr(self.gan, "objective", None)
+        equilibria = {"D loss": objective.d_equilibrium, "G loss": objective.g_equilibrium} if objective else {}
+        plots.plot_losses(records, self.plots / "losses.png", equilibria)
+        plots.plot_accuracy(records, self.plots / "accuracy.png")
+        plots.plot_eval(records, self.plots / "eval.png")
+        title = f"{self.config['data']['target']} at iteration {step}"
+        plots.plot_distribution(self.target.draw, real, fake, noise, self.plots / f"{self.target.picture}.png", title)
+
+    def sample_grid(self, step: int) -> None:
+        """A grid from the same noise every time (a frame of the final animation)."""
+        if not self.info.is_image:
+            return
+        noise, labels, cols = self.grid
+        samples, _ = self.gan.generate(len(noise), None, labels, noise)
+        grid = make_grid(self.info.to_images(samples).cpu(), cols)
+        write_picture(self.folder / "grids" / f"grid-{step:08d}.png", [grid])
+        write_picture(self.plots / "samples-grid.png", [grid])
+        if self.writer is not None:
+            self.writer.add_image("samples", grid, step, dataformats="HWC")
+
+    def finish(self) -> None:
+        """The animated progression of the sample grids (at most MAX_GIF_FRAMES, evenly chosen)."""
+        frames = sorted((self.folder / "grids").glob("grid-*.png"))
+        if frames:
+            chosen = [frames[int(i)] for i in np.linspace(0, len(frames) - 1, min(len(frames), MAX_GIF_FRAMES))]
+            arrays = [np.asarray(Image.open(f).convert("RGB")) for f in chosen]
+            write_picture(self.plots / "progress.gif", arrays, seconds_per_frame=0.2, hold_last=2.0)
+        self.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def flush(self) -> None:
+        """Write out pending TensorBoard events (also on Ctrl-C or an error)."""
+        if self.writer is not None:
+            self.writer.flush()
