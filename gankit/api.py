@@ -21,9 +21,11 @@ from torch import Tensor, nn
 from . import checkpoint
 from .config import resolve
 from .data import Target, TargetInfo, build_target
+from .distributed import group_from_environment
 from .engine import Trainer, load_gan_weights, resolve_device, take_snapshot
 from .errors import CheckpointError, RunError
 from .interpolate import WALKS
+from .metrics.images import ImageMetrics
 from .models import build_model
 from .recipe import GAN
 from .run import EVAL, RunDir
@@ -65,17 +67,25 @@ def train(
 
         preset = DEFAULT_PRESET
     resolved = resolve(preset, config_files, overrides, base=dict(config) if config else None)
-    trainer = Trainer(resolved, progress=progress)
+    group = group_from_environment()
+    trainer = Trainer(resolved, progress=progress and group.main, group=group)
+    if not group.main:  # under torchrun only rank 0 writes a run folder
+        try:
+            return TrainResult(Path(runs_dir), trainer.fit())
+        finally:
+            trainer.close()
     run = RunDir.create(runs_dir, name or resolved["name"] or resolved["preset"] or "run", unique=name is None)
     resolved["name"] = run.path.name
     run.lock()
     try:
         run.write_config(resolved)
         trainer.run = run
-        log.info("training %s into %s on %s", resolved["preset"] or "a custom config", run.path, trainer.device)
+        where = f"{group.world} processes" if group.distributed else str(trainer.device)
+        log.info("training %s into %s on %s", resolved["preset"] or "a custom config", run.path, where)
         return TrainResult(run.path, trainer.fit())
     finally:
         run.unlock()
+        trainer.close()
 
 
 def resume(run_dir: str | Path, overrides: Overrides = (), progress: bool = False) -> TrainResult:
@@ -84,7 +94,14 @@ def resume(run_dir: str | Path, overrides: Overrides = (), progress: bool = Fals
     config = run.read_config()
     if overrides:
         config = resolve(base=config, overrides=overrides)
-    trainer = Trainer(config, run, progress=progress)
+    group = group_from_environment()
+    trainer = Trainer(config, run if group.main else None, progress=progress and group.main, group=group)
+    if not group.main:  # the other processes read the same checkpoint, and write nothing
+        try:
+            trainer.restore_latest(run)
+            return TrainResult(run.path, trainer.fit())
+        finally:
+            trainer.close()
     run.lock()
     try:
         found = trainer.restore_latest()
@@ -98,6 +115,7 @@ def resume(run_dir: str | Path, overrides: Overrides = (), progress: bool = Fals
         return TrainResult(run.path, trainer.fit())
     finally:
         run.unlock()
+        trainer.close()
 
 
 class LoadedGAN:
@@ -193,13 +211,29 @@ class LoadedGAN:
         samples, _ = self.gan.generate(paths * steps, rng, labels, noise)
         return samples.view(paths, steps, *samples.shape[1:])
 
-    def evaluate(self, n: int | None = None, seed: int | None = None) -> dict[str, Any]:
-        """The target's measures, with the training-time protocol unless `n`/`seed` are given."""
-        ev = self.config["eval"]
+    def evaluate(
+        self,
+        n: int | None = None,
+        seed: int | None = None,
+        metrics: Sequence[str] | None = None,
+        features: str | None = None,
+    ) -> dict[str, Any]:
+        """The target's measures and the image metrics of the run's config, with the training-time
+        protocol unless `n`, `seed`, `metrics` (fid, kid, is, pr, dc) or `features` say otherwise."""
+        overrides = {f"eval.{k}": v for k, v in {"metrics": metrics, "features": features}.items() if v is not None}
+        ev = resolve(base=self.config, overrides=overrides)["eval"] if overrides else self.config["eval"]
         n = n or ev["n_samples"]
         seed = ev["seed"] if seed is None else seed
-        measures = take_snapshot(self.gan, self.target, n, seed).measures
-        return {"step": self.step, "checkpoint": str(self.source), "n_samples": n, "seed": seed, "measures": measures}
+        image_metrics = ImageMetrics.from_config(ev, self.target, self.config["data"]["target"])
+        snapshot = take_snapshot(self.gan, self.target, n, seed, True, image_metrics)
+        return {
+            "step": self.step,
+            "checkpoint": str(self.source),
+            "n_samples": n,
+            "seed": seed,
+            "measures": snapshot.measures,
+            "protocol": snapshot.protocol,
+        }
 
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedGAN:
@@ -223,9 +257,15 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedGAN:
     return LoadedGAN(gan, info, config, int(state["step"]), path)
 
 
-def evaluate(run_dir: str | Path, n: int | None = None, seed: int | None = None) -> dict[str, Any]:
+def evaluate(
+    run_dir: str | Path,
+    n: int | None = None,
+    seed: int | None = None,
+    metrics: Sequence[str] | None = None,
+    features: str | None = None,
+) -> dict[str, Any]:
     """Recompute a run's measures from its newest checkpoint and write them to eval.json."""
     loaded = load(run_dir)
-    result = loaded.evaluate(n, seed)
+    result = loaded.evaluate(n, seed, metrics, features)
     RunDir(run_dir).write_json(EVAL, result)
     return result

@@ -5,9 +5,12 @@ A process killed at any instant leaves either the old file or the new one, never
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +55,23 @@ def remove_stale_temporaries(folder: Path) -> None:
     """Delete temporaries left by a write that was killed half way."""
     for tmp in folder.glob(f"{TMP_PREFIX}*"):
         tmp.unlink(missing_ok=True)
+
+
+class Locked(Exception):
+    """Another process holds the lock (non-blocking `file_lock`)."""
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, wait: bool = True) -> Iterator[None]:
+    """An exclusive advisory lock on `path` for the duration of the block; released if the
+    process dies. With `wait` false, raise Locked at once instead of waiting."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise Locked(str(path)) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

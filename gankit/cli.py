@@ -22,6 +22,7 @@ from torch import Tensor
 from . import __version__, api
 from .atomic import atomic_write_bytes
 from .config import resolve
+from .distributed import group_from_environment
 from .engine import TrainingInterrupted, describe
 from .errors import GankitError
 from .interpolate import WALKS
@@ -102,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="run folder")
     p.add_argument("--n", type=int, help="samples to generate (default: the run's eval.n_samples)")
     p.add_argument("--seed", type=int, help="evaluation seed (default: the run's eval.seed)")
+    p.add_argument("--metrics", help="image metrics, comma-separated: fid, kid, is, pr, dc (default: the run's)")
+    p.add_argument("--features", choices=("domain", "inception"), help="feature space of the image metrics")
     return parser
 
 
@@ -120,7 +123,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             name=args.name,
             progress=progress,
         )
-    print(describe(result.summary))
+    if group_from_environment().main:
+        print(describe(result.summary))
     return 0
 
 
@@ -216,10 +220,13 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     _positive("--n", args.n)
-    result = api.evaluate(args.run, args.n, args.seed)
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    result = api.evaluate(args.run, args.n, args.seed, metrics, args.features)
     print(f"{args.run} at iteration {result['step']} ({result['n_samples']} samples, seed {result['seed']}):")
     for key, value in result["measures"].items():
-        print(f"  {key:<14} {value:.6g}" if isinstance(value, float) else f"  {key:<14} {value}")
+        print(f"  {key:<18} {value:.6g}" if isinstance(value, float) else f"  {key:<18} {value}")
+    if result["protocol"]:
+        print(f"  protocol: {json.dumps(result['protocol'])}")
     return 0
 
 
@@ -235,10 +242,12 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     if not log.handlers:
+        group = group_from_environment()
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("gankit: %(message)s"))
+        prefix = f"gankit[rank {group.rank}]" if group.distributed else "gankit"
+        handler.setFormatter(logging.Formatter(f"{prefix}: %(message)s"))
         log.addHandler(handler)
-        log.setLevel(logging.INFO)
+        log.setLevel(logging.INFO if group.main else logging.WARNING)  # under torchrun rank 0 reports
         log.propagate = False
     args = build_parser().parse_args(argv)
     try:

@@ -33,6 +33,12 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 Config = dict[str, Any]
+# measures a run can keep its best checkpoint by, and which way each improves
+LOWER_IS_BETTER = frozenset({"fid", "kid", "class_kl", "sliced_w1", "energy", "w1", "mean_error", "std_error",
+                             "cov_error", "mode_kl"})  # fmt: skip
+HIGHER_IS_BETTER = frozenset({"is", "precision", "recall", "density", "coverage", "confidence", "classes_covered",
+                              "label_agreement", "modes", "high_quality"})  # fmt: skip
+BEST_MEASURES = LOWER_IS_BETTER | HIGHER_IS_BETTER
 
 
 def setting(default: Any, help: str, **limits: Any) -> Any:
@@ -59,6 +65,9 @@ class TrainSettings:
         0.0, "moving average of G's weights, used for sampling (0: off; e.g. 0.999)", min=0.0, max=0.999999
     )
     ema_start: int = setting(0, "iterations before the average starts (G's weights are copied until then)", min=0)
+    sync_batchnorm: bool = setting(False, "data parallelism: batch-norm statistics over all processes (CUDA)")
+    dist_timeout: float = setting(600.0, "data parallelism: seconds a collective may wait before the run fails",
+                                  min=1.0)  # fmt: skip
     tensorboard: str = setting(
         "auto", "TensorBoard event files: auto (when installed), on, off", choices=("auto", "on", "off")
     )
@@ -68,6 +77,15 @@ class TrainSettings:
 class EvalSettings:
     n_samples: int = setting(2500, "generated samples per evaluation", min=1)
     seed: int = setting(1234, "seed of the evaluation noise and reference samples", min=0)
+    metrics: list[str] = list_setting(
+        [], "image metrics at each evaluation: fid, kid, is, pr (precision/recall), dc (density/coverage)",
+        choices=("fid", "kid", "is", "pr", "dc"),
+    )  # fmt: skip
+    features: str = setting("domain", "feature space of the image metrics: domain (the dataset's classifier) or "
+                            "inception (FID Inception-v3)", choices=("domain", "inception"))  # fmt: skip
+    n_real: int = setting(0, "real images for the reference statistics (0: the run's data, up to 50,000)", min=0)
+    best: str = setting("", "keep checkpoints/best.safetensors at the best value of this measure (e.g. fid)",
+                        choices=("", *sorted(BEST_MEASURES)))  # fmt: skip
     grid_rows: int = setting(8, "rows of a sample grid (conditional models: one row per class)", min=1)
     grid_cols: int = setting(8, "columns of a sample grid", min=1)
 
@@ -302,6 +320,7 @@ def validate(config: Mapping[str, Any]) -> Config:
         entry = registries[_kind(section)].get(common[selector], f"{section}.{selector}")
         schemas = [schema] + ([entry.params] if entry.params else [])
         out[section] = check_table(values, schemas, section, registries)
+    _check_best(out["eval"])
     optim = _table(config.get("optim", {}), "optim")
     for player in optim:
         if player not in ("D", "G"):
@@ -313,6 +332,22 @@ def validate(config: Mapping[str, Any]) -> Config:
         spec = given if "name" in given else merge(default_optimizer(), given)
         out["optim"][player] = check_optimizer(spec, f"optim.{player}")
     return out
+
+
+def _check_best(evaluation: Mapping[str, Any]) -> None:
+    """eval.best must name an image metric that eval.metrics computes."""
+    needs = {
+        "fid": "fid",
+        "kid": "kid",
+        "is": "is",
+        "precision": "pr",
+        "recall": "pr",
+        "density": "dc",
+        "coverage": "dc",
+    }
+    best = evaluation["best"]
+    if best in needs and needs[best] not in evaluation["metrics"]:
+        raise ConfigError(f"eval.best = {best} needs {needs[best]!r} in eval.metrics (now {evaluation['metrics']})")
 
 
 def _table(value: Any, key: str) -> dict[str, Any]:

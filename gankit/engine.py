@@ -8,11 +8,12 @@ at their own intervals. The engine knows no model, target or objective by name.
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,17 @@ from typing import Any
 import safetensors.torch
 import torch
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 
 from . import checkpoint
 from .config import build_optimizer
 from .data import Target, TargetInfo, build_source, build_target
+from .distributed import SINGLE, Group, any_process, barrier, gather_rows, group_from_environment, mean_across
+from .distributed import start as start_group
+from .distributed import stop as stop_group
 from .errors import CheckpointError, ConfigError
 from .health import HealthMonitor, spread_ratio, total_norm
+from .metrics.images import ImageMetrics, better
 from .models import build_model
 from .recipe import GAN, Player
 from .rng import capture_global_rng, make_generator, restore_global_rng, seed_everything
@@ -43,8 +49,11 @@ class TrainingInterrupted(Exception):
         self.step, self.run = step, run
 
 
-def resolve_device(name: str) -> torch.device:
-    """`auto` → CUDA if present, else Apple MPS, else CPU; an explicit device must exist."""
+def resolve_device(name: str, group: Group = SINGLE) -> torch.device:
+    """`auto` → CUDA if present, else Apple MPS, else CPU; an explicit device must exist. Under
+    data parallelism on GPUs each process takes the GPU of its local rank."""
+    if group.distributed and name in ("auto", "cuda") and torch.cuda.is_available():
+        return torch.device("cuda", group.local_rank % torch.cuda.device_count())
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -74,12 +83,14 @@ class RunningMeans:
             self.sums[key] = self.sums[key] + value if key in self.sums else value
             self.counts[key] = self.counts.get(key, 0) + 1
 
-    def pop(self) -> dict[str, float]:
-        """The means since the last pop, as Python floats; then start again."""
+    def pop(self, reduce: Callable[[Tensor], Tensor] | None = None) -> dict[str, float]:
+        """The means since the last pop, as Python floats (after `reduce`, e.g. across
+        processes); then start again."""
         if not self.sums:
             return {}
         keys = list(self.sums)
-        values = torch.stack([self.sums[k] / self.counts[k] for k in keys]).tolist()
+        stacked = torch.stack([self.sums[k] / self.counts[k] for k in keys])
+        values = (reduce(stacked) if reduce is not None else stacked).tolist()
         self.sums, self.counts = {}, {}
         return dict(zip(keys, values))
 
@@ -123,54 +134,120 @@ class Snapshot:
     noise: Tensor
     real: Tensor
     measures: dict[str, float] = field(default_factory=dict)
+    protocol: dict[str, Any] = field(default_factory=dict)
 
 
-def take_snapshot(gan: GAN, target: Target, n: int, seed: int, measure: bool = True) -> Snapshot:
+def take_snapshot(
+    gan: GAN,
+    target: Target,
+    n: int,
+    seed: int,
+    measure: bool = True,
+    image_metrics: ImageMetrics | None = None,
+    group: Group = SINGLE,
+) -> Snapshot:
     """`n` samples from the same evaluation noise (and labels) every time, a real reference
-    sample, and the target's measures of the samples: the protocol of the numbers logged in
-    training, printed by `gankit eval` and returned by the API."""
+    sample, the target's measures of the samples and the image metrics asked for, with their
+    protocol: the numbers logged in training, printed by `gankit eval` and returned by the API.
+
+    Under data parallelism each process generates its share of the same samples and every
+    process gets them all; only the main process measures.
+    """
     device = next(gan.parameters()).device
     labels = gan.sample_labels(n, make_generator(device, seed, "eval-labels"))
-    fake, noise = gan.generate(n, make_generator(device, seed, "eval-noise"), labels)
+    noise = gan.sample_noise(n, make_generator(device, seed, "eval-noise"))
+    share = group.shard(n // group.world)
+    fake, _ = gan.generate(n // group.world, None, None if labels is None else labels[share], noise[share])
+    fake = gather_rows(fake, group)
+    measure = measure and group.main
     real = target.sample(n, make_generator(device, seed, "eval-real"))
     measures = target.evaluate(fake, make_generator(device, seed, "eval-real"), labels) if measure else {}
+    protocol: dict[str, Any] = {}
     if measure:
         measures["spread_ratio"] = spread_ratio(fake, real)
-    return Snapshot(fake, noise, real, measures)
+        if image_metrics is not None:
+            values, protocol = image_metrics(target.to_images(fake))
+            measures.update(values)
+    return Snapshot(fake, noise, real, measures, protocol)
 
 
 class Trainer:
     """Trains the GAN a validated config describes, writing into `run` if given."""
 
     def __init__(
-        self, config: dict[str, Any], run: RunDir | None = None, progress: bool = False, gan: GAN | None = None
+        self,
+        config: dict[str, Any],
+        run: RunDir | None = None,
+        progress: bool = False,
+        gan: GAN | None = None,
+        group: Group | None = None,
     ) -> None:
-        """`gan` replaces the model the config names (a GAN of one's own on the same engine)."""
+        """`gan` replaces the model the config names (a GAN of one's own on the same engine);
+        `group` is this process's place in data-parallel training (read from torchrun's
+        environment when not given). Only the main process may be given a run folder."""
         self.config = config
         self.run = run
         self.progress = progress
-        self.device = resolve_device(config["device"])
+        self.device = resolve_device(config["device"], group or group_from_environment())
         seed_everything(config["seed"])
         self.target = build_target(config["data"])
         self.info = TargetInfo.of(self.target)
         if gan is not None:
             gan.configure(config["train"])
         self.gan = (gan or build_model(config, self.info)).to(self.device)
-        self.data = build_source(self.target, config["data"], config["seed"], self.device)
+        self.group = group or group_from_environment()
+        self._distribute(config)
+        self.data = build_source(self.target, config["data"], config["seed"], self.device, self.group)
         self.players: list[Player] = self.gan.players()
         self.player_params = {p.name: list(self._parameters(p)) for p in self.players}
         self.optimizers = {
             p.name: build_optimizer(config["optim"][p.name], self.player_params[p.name]) for p in self.players
         }
         objective = getattr(self.gan, "objective", None)
-        self.health = HealthMonitor(watch_accuracy=not (objective and objective.critic))
+        self.health = HealthMonitor(
+            watch_accuracy=not (objective and objective.critic), settle_after=config["train"]["steps"] // 5
+        )
         self.noise_rng = make_generator(self.device, config["seed"], "noise")
         self.means = RunningMeans()
         self.step = 0
         self.records: list[dict[str, Any]] = []
         self.elapsed = 0.0  # training seconds before this process (restored on resume)
         self.tensorboard = tensorboard_available(config["train"]["tensorboard"])  # missing: an error now
+        self.image_metrics = (
+            ImageMetrics.from_config(config["eval"], self.target, config["data"]["target"]) if self.group.main else None
+        )
+        self.best: float | None = None  # best value of eval.best so far
         self.watcher: Watcher | None = None
+
+    def _distribute(self, config: dict[str, Any]) -> None:
+        """Join the process group and wrap every network in DistributedDataParallel."""
+        if not self.group.distributed:
+            return
+        if config["eval"]["n_samples"] % self.group.world:
+            raise ConfigError(f"eval.n_samples ({config['eval']['n_samples']}) must divide evenly among the "
+                              f"{self.group.world} processes")  # fmt: skip
+        if config["train"]["sync_batchnorm"] and self.device.type != "cuda":
+            raise ConfigError("train.sync_batchnorm needs CUDA devices (PyTorch's SyncBatchNorm has no CPU version)")
+        start_group(self.group, self.device, config["train"]["dist_timeout"])
+        wrappers = {}
+        for name, net in self.gan.nets.items():
+            if config["train"]["sync_batchnorm"]:
+                net = self.gan.nets[name] = nn.SyncBatchNorm.convert_sync_batchnorm(net)
+            if any(p.requires_grad for p in net.parameters()):
+                ids = [self.device.index] if self.device.type == "cuda" else None
+                wrappers[name] = DistributedDataParallel(net, device_ids=ids)
+        self.gan.distribute(self.group, wrappers)
+
+    def close(self) -> None:
+        """Let go of the DDP wrappers and leave the process group (in that order: a gloo group
+        destroyed under a live DDP reducer can deadlock at exit)."""
+        if self.watcher is not None:
+            self.watcher.close()
+            self.watcher = None
+        if self.gan.wrappers:
+            self.gan.wrappers = {}
+            gc.collect()
+        stop_group()
 
     def _parameters(self, player: Player) -> Iterator[nn.Parameter]:
         for name in player.networks:
@@ -183,6 +260,7 @@ class Trainer:
         for player in self.players:
             for name, net in self.gan.nets.items():
                 net.requires_grad_(name in player.networks)
+            self.gan.active = frozenset(player.networks)
             optimizer = self.optimizers[player.name]
             for _ in range(player.steps):
                 batch = self.data.next() if player.uses_data else {}
@@ -198,6 +276,7 @@ class Trainer:
                 self.means.add(stats)
         for net in self.gan.nets.values():
             net.requires_grad_(True)
+        self.gan.active = frozenset()
 
     # ------------------------------------------------------------------ the loop
 
@@ -229,14 +308,25 @@ class Trainer:
                     self.gan.update_ema(self.step)
                     bar.update()
                     self._at_intervals(bar)
-                    if stop.requested and self.step < total:
-                        self.save_checkpoint()
+                    if self._stopping(stop) and self.step < total:
+                        if self.run:
+                            self.save_checkpoint()
+                        barrier(self.group)  # the others wait until the checkpoint is written
                         raise TrainingInterrupted(self.step, self.run.path if self.run else None)
         finally:
             bar.close()
             if self.watcher is not None:
                 self.watcher.flush()
         return self.finish()
+
+    def _stopping(self, stop: StopSignals) -> bool:
+        """Whether to stop after this iteration. Processes agree at log intervals (one small
+        collective), so that all of them stop at the same iteration."""
+        if not self.group.distributed:
+            return stop.requested
+        if self.step % self.config["train"]["log_every"]:
+            return False
+        return any_process(stop.requested, self.group, self.device)
 
     def _at_intervals(self, bar: Any) -> None:
         train = self.config["train"]
@@ -254,6 +344,8 @@ class Trainer:
         snapshot = self.snapshot(measure=evaluate) if evaluate or draw else None
         if snapshot is not None and evaluate:
             record.update({f"eval/{k}": v for k, v in snapshot.measures.items()})
+            if snapshot.protocol:
+                record["protocol"] = snapshot.protocol
             self._report(bar, record)
         if record:
             epochs = {} if self.data.epochs is None else {"epoch": round(self.data.epochs, 4)}
@@ -262,6 +354,7 @@ class Trainer:
             self.health.check(record)
             if self.run:
                 self.run.append_record(record)
+                self._keep_best(record)
         if self.watcher is not None:
             if record:
                 self.watcher.record(record)
@@ -272,6 +365,17 @@ class Trainer:
                 self.watcher.sample_grid(self.step)
         if self.run and not last and train["checkpoint_every"] and self.step % train["checkpoint_every"] == 0:
             self.save_checkpoint()
+
+    def _keep_best(self, record: dict[str, Any]) -> None:
+        """Copy the state to checkpoints/best.safetensors when `eval.best` improves."""
+        metric = self.config["eval"]["best"]
+        value = record.get(f"eval/{metric}") if metric else None
+        if value is None or not better(metric, value, self.best):
+            return
+        self.best = value
+        assert self.run is not None
+        checkpoint.save(self.run.checkpoints / "best.safetensors", {**self.state_dict(), "best_metric": metric})
+        log.info("best %s so far: %.5g at iteration %d", metric, value, self.step)
 
     def _report(self, bar: Any, record: dict[str, Any]) -> None:
         """One line per evaluation: iteration, epoch, losses, D accuracy and the measures."""
@@ -289,7 +393,7 @@ class Trainer:
         return time.perf_counter() - self._started
 
     def _train_record(self) -> dict[str, Any]:
-        means = self.means.pop()  # the one host sync of a log interval
+        means = self.means.pop(lambda t: mean_across(t, self.group))  # the one host sync of a log interval
         now, then = time.perf_counter(), self._clock
         rate = (self.step - then[1]) / max(now - then[0], 1e-9)
         self._clock = (now, self.step)
@@ -299,7 +403,9 @@ class Trainer:
 
     def snapshot(self, measure: bool = True) -> Snapshot:
         ev = self.config["eval"]
-        return take_snapshot(self.gan, self.target, ev["n_samples"], ev["seed"], measure)
+        return take_snapshot(
+            self.gan, self.target, ev["n_samples"], ev["seed"], measure, self.image_metrics, self.group
+        )
 
     # ------------------------------------------------------------------ state
 
@@ -315,6 +421,7 @@ class Trainer:
             "noise_rng": self.noise_rng.get_state(),
             "global_rng": capture_global_rng(),
             "means": self.means.state_dict(),
+            "best": self.best,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -331,6 +438,7 @@ class Trainer:
             raise CheckpointError(f"checkpoint does not match this model and config: {first}") from None
         self.step = int(state["step"])
         self.elapsed = float(state.get("elapsed", 0.0))
+        self.best = state.get("best")
 
     def save_checkpoint(self) -> Path:
         assert self.run is not None
@@ -339,17 +447,17 @@ class Trainer:
         checkpoint.prune(self.run.checkpoints, self.config["train"]["keep_checkpoints"])
         return path
 
-    def restore_latest(self) -> Path | None:
-        """Load the newest readable checkpoint of the run; None if it has none yet."""
-        assert self.run is not None
-        found = checkpoint.load_latest(self.run.checkpoints, "cpu")
-        if found is None:
-            self.records = self.run.keep_records_until(0)
-            return None
-        path, state = found
-        self.load_state_dict(state)
-        self.records = self.run.keep_records_until(self.step)
-        return path
+    def restore_latest(self, folder: RunDir | None = None) -> Path | None:
+        """Load the newest readable checkpoint of the run (of `folder` on processes that do not
+        write it); None if it has none yet. Only the writing process trims metrics.jsonl."""
+        run = self.run or folder
+        assert run is not None
+        found = checkpoint.load_latest(run.checkpoints, "cpu")
+        if found is not None:
+            self.load_state_dict(found[1])
+        if self.run is not None:
+            self.records = self.run.keep_records_until(self.step)
+        return None if found is None else found[0]
 
     # ------------------------------------------------------------------ the end
 
@@ -368,6 +476,7 @@ class Trainer:
             "device": str(self.device),
             "train": train,
             "measures": measures,
+            "protocol": next((r["protocol"] for r in reversed(self.records) if "protocol" in r), {}),
             "warnings": self.health.warnings,
         }
         if self.watcher is not None:

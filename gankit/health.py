@@ -29,9 +29,11 @@ def spread_ratio(fake: Tensor, real: Tensor) -> float:
 class HealthMonitor:
     """Watches log records for a D that always wins and for collapsing samples."""
 
-    def __init__(self, watch_accuracy: bool = True) -> None:
-        """`watch_accuracy` is off for critics (WGAN, hinge), whose outputs are not probabilities."""
+    def __init__(self, watch_accuracy: bool = True, settle_after: int = 0) -> None:
+        """`watch_accuracy` is off for critics (WGAN, hinge), whose outputs are not probabilities;
+        the spread is judged only after `settle_after` iterations (an untrained G spreads little)."""
         self.watch_accuracy = watch_accuracy
+        self.settle_after = settle_after
         self.pinned = 0
         self.warnings: list[str] = []
 
@@ -46,7 +48,7 @@ class HealthMonitor:
                     "the non-saturating loss, a lower D learning rate, fewer D steps or a gradient penalty"
                 )
         spread = record.get("eval/spread_ratio")
-        if spread is not None and spread < COLLAPSED_SPREAD:
+        if spread is not None and spread < COLLAPSED_SPREAD and record["step"] >= self.settle_after:
             self._warn(
                 f"generated samples spread {spread:.2f}× as much as the data (iteration {record['step']}): "
                 "mode collapse? See the samples picture"

@@ -34,6 +34,12 @@ def save_figure(fig: Any, path: Path) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def _legend(ax: Any) -> None:
+    """A legend when the panel has labelled lines (a critic has no accuracy to draw)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+
+
 def _curves(
     ax: Any, records: Sequence[dict[str, Any]], keys: Sequence[str], labels: Sequence[str] | None = None
 ) -> None:
@@ -54,7 +60,7 @@ def plot_losses(records: Sequence[dict[str, Any]], path: Path, equilibria: dict[
         if value == value:  # not NaN
             ax.axhline(value, color=colour, ls="--", lw=0.8, label=f"{key} at equilibrium ({value:.3f})")
     ax.set_title("losses")
-    ax.legend(fontsize=8)
+    _legend(ax)
     save_figure(fig, path)
 
 
@@ -70,7 +76,7 @@ def plot_accuracy(records: Sequence[dict[str, Any]], path: Path) -> None:
     ax.axhline(0.5, color="grey", ls="--", lw=0.8)
     ax.set_ylim(-0.02, 1.02)
     ax.set_title("discriminator accuracy")
-    ax.legend(fontsize=8)
+    _legend(ax)
     save_figure(fig, path)
 
 
@@ -118,7 +124,7 @@ def draw_values_1d(ax: Any, real: Tensor, fake: Tensor, noise: Tensor) -> None:
         )
     ax.set_xlabel("value")
     ax.set_ylabel("density")
-    ax.legend(fontsize=8)
+    _legend(ax)
 
 
 def draw_points_2d(ax: Any, real: Tensor, fake: Tensor, centres: Tensor | None = None) -> None:

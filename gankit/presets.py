@@ -180,6 +180,12 @@ def _stabilised(description: str, loss: dict, optim: dict, train: dict, **sectio
     return {**toy, "loss": loss, "optim": optim, "train": {**_TOY_2D_TRAIN, **train}, **sections}
 
 
+# Critics get ReLU networks, as in the WGAN-GP paper's toy code: with weights clipped to ±0.01 a
+# tanh critic is nearly linear and WGAN found 0 of 8 ring modes in 3000 iterations (2 seeds);
+# with ReLU, 6 (WGAN) and 8 (WGAN-GP, 31% high quality). Measured: docs/objectives.md.
+_RELU_TOY_MODEL = {**_TOY_2D_MODEL, "g_activation": ["relu"], "d_activation": ["relu"]}
+
+
 def _adam(lr_d: float, lr_g: float, betas: list[float]) -> dict[str, Any]:
     return {"D": {"name": "Adam", "lr": lr_d, "betas": betas}, "G": {"name": "Adam", "lr": lr_g, "betas": betas}}
 
@@ -196,12 +202,14 @@ PRESETS.update(
             {"objective": "wasserstein", "clip": 0.01},
             {"D": {"name": "RMSprop", "lr": 5e-5}, "G": {"name": "RMSprop", "lr": 5e-5}},
             {"d_steps": 5},
+            model=_RELU_TOY_MODEL,
         ),
         "wgan-gp": _stabilised(
             "WGAN-GP (Gulrajani et al.): gradient penalty λ = 10, Adam 1e-4 β = (0.5, 0.9), 5 critic steps",
             {"objective": "wasserstein", "gp": 10.0},
             _adam(1e-4, 1e-4, [0.5, 0.9]),
             {"d_steps": 5},
+            model=_RELU_TOY_MODEL,
         ),
         "lsgan": _stabilised(
             "LSGAN (Mao et al.): least-squares objective, Adam 2e-4 β1 0.5",

@@ -16,6 +16,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from .distributed import SINGLE, Group, check_batch
 from .losses import Objective, get_objective
 from .regularisers import Penalties, clip_weights
 
@@ -84,6 +85,31 @@ class GAN(nn.Module):
         self.register_buffer("label_weights", weights, persistent=False)
         self.ema: nn.Module | None = None
         self.ema_decay, self.ema_start = 0.0, 0
+        # data parallelism (gankit/distributed.py): this process's place, the DDP wrappers of
+        # the networks, and which of them the player now updating owns
+        self.group: Group = SINGLE
+        self.wrappers: dict[str, nn.Module] = {}
+        self.active: frozenset[str] = frozenset()
+
+    def net(self, name: str) -> nn.Module:
+        """Network `name` as a loss should call it: through its DistributedDataParallel wrapper
+        while its own player updates it (gradients are averaged across processes), plain
+        otherwise (a frozen network needs no gradient reduction)."""
+        if name in self.active and name in self.wrappers:
+            return self.wrappers[name]
+        return self.nets[name]
+
+    def noise(self, n: int, rng: torch.Generator) -> Tensor:
+        """n noise vectors for this process: its slice of the global batch every process draws."""
+        return self.group.draw(lambda k: self.latent.sample(k, rng), n)
+
+    def labels(self, n: int, rng: torch.Generator) -> Tensor | None:
+        """n class labels for this process (None for unconditional models), drawn like `noise`."""
+        return self.group.draw(lambda k: self.sample_labels(k, rng), n) if self.num_classes else None
+
+    def distribute(self, group: Group, wrappers: dict[str, nn.Module]) -> None:
+        """Take part in data-parallel training as `group`, with DDP `wrappers` of the networks."""
+        self.group, self.wrappers = group, wrappers
 
     @property
     def generator(self) -> nn.Module:
@@ -102,6 +128,10 @@ class GAN(nn.Module):
         if not self.num_classes:
             return None
         return torch.multinomial(self.label_weights, n, replacement=True, generator=rng)
+
+    def sample_noise(self, n: int, rng: torch.Generator, batch_size: int = 4096) -> Tensor:
+        """n noise vectors for sampling, drawn in chunks of `batch_size`."""
+        return torch.cat([self.latent.sample(min(batch_size, n - i), rng) for i in range(0, n, batch_size)])
 
     def run_generator(self, generator: nn.Module, z: Tensor, labels: Tensor | None) -> Tensor:
         return generator(z) if labels is None else generator(z, labels)
@@ -123,7 +153,7 @@ class GAN(nn.Module):
         if rng is None and (noise is None or (self.num_classes and labels is None)):
             raise ValueError("generate needs an rng unless noise (and labels, if conditional) are given")
         if noise is None:
-            noise = torch.cat([self.latent.sample(min(batch_size, n - i), rng) for i in range(0, n, batch_size)])
+            noise = self.sample_noise(n, rng, batch_size)
         if labels is None:
             labels = self.sample_labels(n, rng)
         if labels is not None and self.num_classes == 0:
@@ -228,6 +258,11 @@ class StandardGAN(GAN):
             clip=config["loss"]["clip"],
         )
 
+    def distribute(self, group: Group, wrappers: dict[str, nn.Module]) -> None:
+        """The configured batch is global; each process generates its share of it."""
+        super().distribute(group, wrappers)
+        self.batch_size = check_batch(self.batch_size, group)
+
     def players(self) -> list[Player]:
         clip = (lambda: clip_weights(self.nets["D"], self.clip)) if self.clip else None
         return [
@@ -236,18 +271,18 @@ class StandardGAN(GAN):
         ]
 
     def d_loss(self, batch: Batch, rng: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
-        real = batch["x"]
+        real, D = batch["x"], self.net("D")
         with torch.no_grad():
-            fake = self.nets["G"](self.latent.sample(real.shape[0], rng))
-        real_logits = self.nets["D"](real)
-        fake_logits = self.nets["D"](fake)
+            fake = self.net("G")(self.noise(real.shape[0], rng))
+        real_logits = D(real)
+        fake_logits = D(fake)
         loss = self.objective.d_loss(real_logits, fake_logits)
         stats = discriminator_stats(self.objective, loss, real_logits, fake_logits)
-        return self.penalties.add(loss, stats, self.nets["D"], real, fake, None, None, rng)
+        return self.penalties.add(loss, stats, D, real, fake, None, None, rng, self.group.draw)
 
     def g_loss(self, batch: Batch, rng: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
-        fake = self.nets["G"](self.latent.sample(self.batch_size, rng))
-        loss = self.objective.g_loss(self.nets["D"](fake))
+        fake = self.net("G")(self.noise(self.batch_size, rng))
+        loss = self.objective.g_loss(self.net("D")(fake))
         return loss, {"g_loss": loss.detach()}
 
 
@@ -261,27 +296,27 @@ class ConditionalGAN(StandardGAN):
     """
 
     def d_loss(self, batch: Batch, rng: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
-        real, labels = batch["x"], batch["y"]
+        real, labels, D = batch["x"], batch["y"], self.net("D")
         n = real.shape[0]
-        shift = torch.randint(1, self.num_classes, (n,), generator=rng, device=rng.device)
+        shift = self.group.draw(lambda k: torch.randint(1, self.num_classes, (k,), generator=rng, device=rng.device), n)
         wrong = (labels + shift) % self.num_classes
-        fake_labels = self.sample_labels(n, rng)
+        fake_labels = self.labels(n, rng)
         with torch.no_grad():
-            fake = self.nets["G"](self.latent.sample(n, rng), fake_labels)
-        real_logits = self.nets["D"](real, labels)
-        wrong_logits = self.nets["D"](real, wrong)
-        fake_logits = self.nets["D"](fake, fake_labels)
+            fake = self.net("G")(self.noise(n, rng), fake_labels)
+        real_logits = D(real, labels)
+        wrong_logits = D(real, wrong)
+        fake_logits = D(fake, fake_labels)
         loss = 0.5 * (
             self.objective.d_loss(real_logits, fake_logits) + self.objective.d_loss(real_logits, wrong_logits)
         )
         stats = discriminator_stats(self.objective, loss, real_logits, fake_logits)
         stats["acc_wrong"] = (wrong_logits.detach() < self.objective.threshold).float().mean()
-        return self.penalties.add(loss, stats, self.nets["D"], real, fake, labels, fake_labels, rng)
+        return self.penalties.add(loss, stats, D, real, fake, labels, fake_labels, rng, self.group.draw)
 
     def g_loss(self, batch: Batch, rng: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
-        labels = self.sample_labels(self.batch_size, rng)
-        fake = self.nets["G"](self.latent.sample(self.batch_size, rng), labels)
-        loss = self.objective.g_loss(self.nets["D"](fake, labels))
+        labels = self.labels(self.batch_size, rng)
+        fake = self.net("G")(self.noise(self.batch_size, rng), labels)
+        loss = self.objective.g_loss(self.net("D")(fake, labels))
         return loss, {"g_loss": loss.detach()}
 
 

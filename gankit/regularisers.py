@@ -14,15 +14,27 @@ import torch
 from torch import Tensor, nn
 
 Score = Callable[[Tensor, Tensor | None], Tensor]
+Draw = Callable[[Callable[[int], Tensor], int], Tensor]
 
 
 def gradient_penalty(
-    score: Score, real: Tensor, fake: Tensor, labels: Tensor | None, rng: torch.Generator, one_sided: bool = False
+    score: Score,
+    real: Tensor,
+    fake: Tensor,
+    labels: Tensor | None,
+    rng: torch.Generator,
+    one_sided: bool = False,
+    draw: Draw | None = None,
 ) -> Tensor:
     """WGAN-GP (Gulrajani et al.): E[(‖∇D(x̂)‖₂ − 1)²] at x̂ = ε·real + (1 − ε)·fake, ε ~ U[0, 1] per
-    sample; one-sided penalises only norms above 1. Differentiable (double backward)."""
-    shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-    eps = torch.rand(shape, generator=rng, device=real.device, dtype=real.dtype)
+    sample; one-sided penalises only norms above 1. Differentiable (double backward). `draw`
+    takes this process's slice of a global draw of ε (data parallelism)."""
+    tail = (1,) * (real.dim() - 1)
+
+    def uniform(k: int) -> Tensor:
+        return torch.rand((k, *tail), generator=rng, device=real.device, dtype=real.dtype)
+
+    eps = draw(uniform, real.shape[0]) if draw is not None else uniform(real.shape[0])
     mixed = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
     (grad,) = torch.autograd.grad(score(mixed, labels).sum(), mixed, create_graph=True)
     gap = grad.flatten(1).norm(dim=1) - 1
@@ -73,6 +85,7 @@ class Penalties:
         real_labels: Tensor | None,
         fake_labels: Tensor | None,
         rng: torch.Generator,
+        draw: Draw | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """`loss` plus the penalties due at this D update; their values go into `stats`."""
 
@@ -82,7 +95,7 @@ class Penalties:
         lazy_turn = self.updates % self.every == 0
         self.updates += 1
         if self.gp:
-            penalty = gradient_penalty(score, real, fake, real_labels, rng, self.gp_one_sided)
+            penalty = gradient_penalty(score, real, fake, real_labels, rng, self.gp_one_sided, draw)
             loss = loss + self.gp * penalty
             stats["gp"] = penalty.detach()
         if self.r1 and lazy_turn:

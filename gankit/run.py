@@ -10,13 +10,13 @@ runs/<name>/
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import json
 import os
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from .atomic import atomic_write_bytes, atomic_write_json
+from .atomic import Locked, atomic_write_bytes, atomic_write_json, file_lock
 from .config import validate
 from .errors import RunError
 
@@ -28,7 +28,7 @@ class RunDir:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._lock: IO | None = None
+        self._lock: contextlib.ExitStack | None = None
 
     checkpoints = property(lambda self: self.path / "checkpoints")
     plots = property(lambda self: self.path / "plots")
@@ -63,17 +63,15 @@ class RunDir:
 
     def lock(self) -> None:
         """Take an exclusive lock so that two processes never train into one folder."""
-        self._lock = open(self.path / ".lock", "w")  # noqa: SIM115 (held until unlock)
+        held = contextlib.ExitStack()
         try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self._lock.close()
-            self._lock = None
+            held.enter_context(file_lock(self.path / ".lock", wait=False))
+        except Locked:
             raise RunError(f"run folder {self.path} is in use by another gankit process") from None
+        self._lock = held
 
     def unlock(self) -> None:
         if self._lock is not None:
-            fcntl.flock(self._lock, fcntl.LOCK_UN)
             self._lock.close()
             self._lock = None
 

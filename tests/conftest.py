@@ -41,6 +41,27 @@ def python(code: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedPr
     return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
+def patched_run(cwd: Path, args: list[str], patch: str) -> subprocess.CompletedProcess:
+    """Run the CLI with ARGS in a fresh interpreter after executing PATCH (os, signal imported)."""
+    code = f"import os, signal, sys\n{patch}\nfrom gankit.cli import main\nsys.exit(main({args!r}))\n"
+    return python(code, cwd)
+
+
+def killed_after_checkpoint(cwd: Path, args: list[str], step: int) -> subprocess.CompletedProcess:
+    """Run the CLI with ARGS and SIGKILL it right after it wrote the checkpoint of iteration STEP."""
+    patch = f"""
+from gankit.engine import Trainer
+save = Trainer.save_checkpoint
+def save_then_die(self):
+    path = save(self)
+    if self.step == {step}:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return path
+Trainer.save_checkpoint = save_then_die
+"""
+    return patched_run(cwd, args, patch)
+
+
 def assert_same_tensors(a: dict, b: dict) -> None:
     """Every tensor in two (nested) state dicts is bit-identical."""
     assert a.keys() == b.keys()
@@ -64,9 +85,18 @@ def data_dir(name: str) -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def _data_root_and_cache(tmp_path_factory):
     """gankit (and the subprocesses tests start) reads the shared data, and caches trained
-    classifiers in one folder for the whole session rather than in the user's cache."""
+    classifiers and reference features in one folder for the whole test run (shared by the
+    pytest-xdist workers, which take turns through gankit's file locks) rather than in the
+    user's cache. Each worker, and what it starts, uses one thread: the workers share the cores."""
     os.environ.setdefault("GANKIT_DATA", str(DATA))
-    os.environ["GANKIT_CACHE"] = str(tmp_path_factory.mktemp("gankit-cache"))
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+        os.environ["OMP_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
+    cache = root / "gankit-cache"
+    cache.mkdir(exist_ok=True)
+    os.environ["GANKIT_CACHE"] = str(cache)
     yield
 
 

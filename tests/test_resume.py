@@ -14,7 +14,7 @@ import torch
 
 from gankit import checkpoint
 
-from .conftest import TINY, assert_same_tensors, gankit, python
+from .conftest import TINY, assert_same_tensors, gankit, killed_after_checkpoint, patched_run
 
 # the generator's moving average is part of what must resume exactly
 SETTINGS = [arg for setting in [*TINY, "train.ema_decay=0.9"] for arg in ("--set", setting)]
@@ -63,23 +63,8 @@ def reference(tmp_path_factory) -> Path:
     return cwd / "runs" / "ref"
 
 
-def patched_run(cwd: Path, args: list[str], patch: str) -> subprocess.CompletedProcess:
-    code = f"import os, signal, sys\n{patch}\nfrom gankit.cli import main\nsys.exit(main({args!r}))\n"
-    return python(code, cwd)
-
-
 def test_run_killed_after_a_checkpoint_resumes_bit_identical(tmp_path, reference):
-    patch = """
-from gankit.engine import Trainer
-save = Trainer.save_checkpoint
-def save_then_die(self):
-    path = save(self)
-    if self.step == 40:
-        os.kill(os.getpid(), signal.SIGKILL)
-    return path
-Trainer.save_checkpoint = save_then_die
-"""
-    killed = patched_run(tmp_path, train_args("killed", 60), patch)
+    killed = killed_after_checkpoint(tmp_path, train_args("killed", 60), step=40)
     assert killed.returncode == -signal.SIGKILL
     run = tmp_path / "runs" / "killed"
     assert [s for s, _ in checkpoint.list_checkpoints(run / "checkpoints")] == [20, 40]
@@ -167,17 +152,7 @@ def test_conditional_image_run_with_ema_and_classifier_resumes_bit_identical(tmp
     args = ["cgan-mlp", *[a for s in settings for a in ("--set", s)]]
     done = gankit("train", *args, "--name", "ref", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    patch = """
-from gankit.engine import Trainer
-save = Trainer.save_checkpoint
-def save_then_die(self):
-    path = save(self)
-    if self.step == 20:
-        os.kill(os.getpid(), signal.SIGKILL)
-    return path
-Trainer.save_checkpoint = save_then_die
-"""
-    killed = patched_run(tmp_path, ["train", *args, "--name", "killed"], patch)
+    killed = killed_after_checkpoint(tmp_path, ["train", *args, "--name", "killed"], step=20)
     assert killed.returncode == -signal.SIGKILL
     resumed = gankit("train", "--resume", str(tmp_path / "runs" / "killed"), cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
+from ..distributed import SINGLE, Group, check_batch
 from ..errors import ConfigError
 from ..rng import derive_seed, make_generator
 
@@ -109,17 +110,19 @@ class DataSource(Protocol):
 
 
 class StreamSource:
-    """Fresh samples from the target for every batch: an endless data set."""
+    """Fresh samples from the target for every batch: an endless data set. Under data
+    parallelism every process draws the same global batch and keeps its slice."""
 
-    def __init__(self, target: Target, batch_size: int, seed: int, device: torch.device) -> None:
+    def __init__(self, target: Target, batch_size: int, seed: int, device: torch.device, group: Group = SINGLE) -> None:
         self.target = target
-        self.batch_size = batch_size
+        self.group = group
+        self.local_batch = check_batch(batch_size, group)
         self.rng = make_generator(device, seed, "data")
 
     epochs = None
 
     def next(self) -> dict[str, Tensor]:
-        return {"x": self.target.sample(self.batch_size, self.rng)}
+        return {"x": self.group.draw(lambda k: self.target.sample(k, self.rng), self.local_batch)}
 
     def state_dict(self) -> dict[str, Any]:
         return {"rng": self.rng.get_state()}
@@ -131,7 +134,10 @@ class StreamSource:
 class FixedSource:
     """A fixed data set held on the device, walked in epochs reshuffled from (seed, epoch).
 
-    The last incomplete batch of an epoch is dropped so every batch has the same shape.
+    The last incomplete batch of an epoch is dropped so every batch has the same shape. Under
+    data parallelism every process walks the same global batches (`batch_size` is global) and
+    takes its slice of each, so the position in the epoch does not depend on the number of
+    processes and a run resumes on any number of them.
     """
 
     def __init__(
@@ -140,9 +146,12 @@ class FixedSource:
         batch_size: int,
         seed: int,
         decode: Callable[[Tensor], Tensor] | None = None,
+        group: Group = SINGLE,
     ) -> None:
         self.tensors = tensors
         self.decode = decode
+        self.group = group
+        self.local_batch = check_batch(batch_size, group)
         self.size = len(next(iter(tensors.values())))
         if batch_size > self.size:
             raise ConfigError(f"data.batch_size ({batch_size}) must be <= the data set size ({self.size})")
@@ -168,7 +177,7 @@ class FixedSource:
         if self.position + self.batch_size > self.size:
             self.epoch, self.position = self.epoch + 1, 0
             self._order = self._permutation(self.epoch)
-        index = self._order[self.position : self.position + self.batch_size]
+        index = self._order[self.position : self.position + self.batch_size][self.group.shard(self.local_batch)]
         self.position += self.batch_size
         batch = {key: value[index] for key, value in self.tensors.items()}
         if self.decode is not None:
@@ -183,7 +192,9 @@ class FixedSource:
         self._order = self._permutation(self.epoch)
 
 
-def build_source(target: Target, settings: dict[str, Any], seed: int, device: torch.device) -> DataSource:
+def build_source(
+    target: Target, settings: dict[str, Any], seed: int, device: torch.device, group: Group = SINGLE
+) -> DataSource:
     """Batches for the `data` config section.
 
     A target with a finite data set is walked in shuffled epochs, its stored tensors moved to
@@ -193,9 +204,9 @@ def build_source(target: Target, settings: dict[str, Any], seed: int, device: to
     dataset = target.dataset
     if dataset is not None:
         on_device = {key: value.to(device) for key, value in dataset.items()}
-        return FixedSource(on_device, settings["batch_size"], seed, target.decode)
+        return FixedSource(on_device, settings["batch_size"], seed, target.decode, group)
     size = settings.get("size", 0)
     if size == 0:
-        return StreamSource(target, settings["batch_size"], seed, device)
+        return StreamSource(target, settings["batch_size"], seed, device, group)
     points = target.sample(size, make_generator(device, seed, "dataset"))
-    return FixedSource({"x": points}, settings["batch_size"], seed)
+    return FixedSource({"x": points}, settings["batch_size"], seed, group=group)

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..atomic import atomic_write_bytes
+from ..atomic import atomic_write_bytes, file_lock
 
 log = logging.getLogger("gankit")
 RECIPE = "lenet-16-32-128/onecycle-3e-3/bs128/ep2/v1"
@@ -140,7 +140,7 @@ def domain_classifier(
 
     The global RNG is left as it was, so an evaluation never changes what training draws next.
     """
-    with torch.random.fork_rng():
+    with torch.random.fork_rng(), file_lock(cache_dir() / f"{name}.lock"):  # one trainer at a time
         return _load_or_train(name, train, test, num_classes)
 
 

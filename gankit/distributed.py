@@ -1,0 +1,119 @@
+"""Data parallelism on PyTorch's own engine: `torchrun` starts one process per device and
+DistributedDataParallel reduces the gradients of the networks a player updates.
+
+Every process draws the same global batch of noise, labels and data indices and keeps its own
+slice, so N processes with global batch B compute what one process with batch B computes
+(the gradients are means over equal slices, averaged across processes). Only rank 0 writes
+logs, pictures and checkpoints; every collective has a timeout, and torchrun stops all
+processes when one dies.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+from .errors import ConfigError
+
+log = logging.getLogger("gankit")
+
+
+@dataclass(frozen=True)
+class Group:
+    """This process's place among the training processes (rank 0 of 1 when not distributed)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def shard(self, n: int) -> slice:
+        """This process's rows of a global batch of n·world rows."""
+        return slice(self.rank * n, (self.rank + 1) * n)
+
+    def draw(self, sampler: Callable[[int], Tensor], n: int) -> Tensor:
+        """This process's n rows of `sampler(n · world)`: every process draws the same global
+        batch from identically seeded generators and keeps its own slice."""
+        return sampler(n * self.world)[self.shard(n)] if self.distributed else sampler(n)
+
+
+SINGLE = Group()
+
+
+def group_from_environment() -> Group:
+    """The group torchrun describes in RANK / WORLD_SIZE / LOCAL_RANK (single process otherwise)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return SINGLE
+    return Group(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def start(group: Group, device: torch.device, timeout_s: float) -> None:
+    """Join the process group: NCCL between GPUs, gloo on the CPU; collectives time out."""
+    if not group.distributed or dist.is_initialized():
+        return
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s), device_id=device
+                            if device.type == "cuda" else None)  # fmt: skip
+    log.debug("rank %d of %d joined the %s group", group.rank, group.world, backend)
+
+
+def stop() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def check_batch(batch_size: int, group: Group) -> int:
+    """The per-process batch for a global `batch_size`; a ConfigError when it does not split evenly."""
+    if batch_size % group.world:
+        raise ConfigError(
+            f"data.batch_size ({batch_size}) is the global batch and must divide evenly among the "
+            f"{group.world} processes (e.g. {group.world * max(1, batch_size // group.world)})"
+        )
+    return batch_size // group.world
+
+
+def any_process(flag: bool, group: Group, device: torch.device) -> bool:
+    """Whether `flag` is true on any process (one small collective)."""
+    if not group.distributed:
+        return flag
+    value = torch.tensor([float(flag)], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
+def mean_across(values: Tensor, group: Group) -> Tensor:
+    """The mean of a tensor over the processes (for logged statistics)."""
+    if group.distributed:
+        values = values.clone()
+        dist.all_reduce(values, op=dist.ReduceOp.SUM)
+        values /= group.world
+    return values
+
+
+def gather_rows(rows: Tensor, group: Group) -> Tensor:
+    """Every process's rows, concatenated in rank order (equal sizes), on every process."""
+    if not group.distributed:
+        return rows
+    parts = [torch.empty_like(rows) for _ in range(group.world)]
+    dist.all_gather(parts, rows.contiguous())
+    return torch.cat(parts)
+
+
+def barrier(group: Group) -> None:
+    if group.distributed:
+        dist.barrier()

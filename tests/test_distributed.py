@@ -1,0 +1,100 @@
+"""Data parallelism with torchrun and DistributedDataParallel, on the CPU with gloo."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from gankit import checkpoint
+
+from .conftest import TINY, gankit, killed_after_checkpoint
+
+SETTINGS = [a for s in [*TINY, "train.tensorboard=off", "train.dist_timeout=60"] for a in ("--set", s)]
+
+
+def torchrun(*args: str, processes: int = 2) -> list[str]:
+    """The command that runs `gankit ARGS` in `processes` processes on this machine."""
+    return [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(processes), "--standalone",
+               "-m", "gankit", *args]  # fmt: skip
+
+
+def weights(run: Path) -> dict[str, torch.Tensor]:
+    _, path = checkpoint.list_checkpoints(run / "checkpoints")[-1]
+    return checkpoint.load(path)["gan"]
+
+
+def assert_close_weights(a: Path, b: Path) -> None:
+    wa, wb = weights(a), weights(b)
+    floats = [k for k, v in wa.items() if isinstance(v, torch.Tensor) and v.is_floating_point()]
+    assert floats
+    for key in floats:
+        assert torch.allclose(wa[key], wb[key], rtol=1e-5, atol=1e-6), key
+
+
+@pytest.mark.parametrize("preset", ["ring", "wgan-gp"], ids=["non-saturating", "gradient-penalty"])
+def test_two_processes_with_global_batch_b_match_one_process(tmp_path, preset):
+    args = ["train", preset, *SETTINGS, "--set", "train.steps=30"]
+    done = subprocess.run(torchrun(*args, "--name", "two"), cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "training" in done.stderr and "on 2 processes" in done.stderr
+    single = gankit(*args, "--name", "one", cwd=tmp_path)
+    assert single.returncode == 0, single.stderr
+    assert_close_weights(tmp_path / "runs" / "two", tmp_path / "runs" / "one")
+    # the logged statistics are averaged over both processes: the same numbers
+    two = (tmp_path / "runs" / "two" / "metrics.jsonl").read_text().splitlines()
+    one = (tmp_path / "runs" / "one" / "metrics.jsonl").read_text().splitlines()
+    assert len(two) == len(one)
+
+
+def test_a_run_resumes_on_a_different_number_of_processes(tmp_path):
+    args = ["train", "ring", *SETTINGS, "--set", "train.steps=40", "--set", "train.checkpoint_every=20"]
+    reference = gankit(*args, "--name", "reference", cwd=tmp_path)
+    assert reference.returncode == 0, reference.stderr
+    assert killed_after_checkpoint(tmp_path, [*args, "--name", "moved"], step=20).returncode == -signal.SIGKILL
+    run = tmp_path / "runs" / "moved"
+    done = subprocess.run(torchrun("train", "--resume", str(run)), cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "from iteration 20" in done.stderr
+    assert_close_weights(run, tmp_path / "runs" / "reference")
+
+
+def test_a_killed_worker_stops_every_process_and_the_last_checkpoint_resumes(tmp_path):
+    args = ["train", "ring", *SETTINGS, "--set", "train.steps=1000000", "--set", "train.checkpoint_every=10",
+            "--name", "doomed"]  # fmt: skip
+    launcher = subprocess.Popen(torchrun(*args), cwd=tmp_path, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+    folder = tmp_path / "runs" / "doomed" / "checkpoints"
+    deadline = time.monotonic() + 120
+    while len(checkpoint.list_checkpoints(folder)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    workers = subprocess.run(["ps", "-o", "pid=", "--ppid", str(launcher.pid)], capture_output=True, text=True)
+    pids = [int(p) for p in workers.stdout.split()]
+    assert len(pids) == 2, workers.stdout
+    killed_at = time.monotonic()
+    subprocess.run(["kill", "-9", str(pids[1])])
+    _, err = launcher.communicate(timeout=120)
+    assert launcher.returncode != 0 and time.monotonic() - killed_at < 90
+    assert "Signal 9 (SIGKILL)" in err  # torchrun's report names the failure
+    alive = subprocess.run(["ps", "-o", "pid=", "-p", ",".join(map(str, pids))], capture_output=True, text=True)
+    assert alive.stdout.strip() == "", "a worker outlived the failure"
+    last, path = checkpoint.list_checkpoints(folder)[-1]
+    assert checkpoint.load(path)["step"] == last  # intact
+    resumed = gankit("train", "--resume", str(folder.parent), "--set", f"train.steps={last + 10}", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"from iteration {last}" in resumed.stderr
+
+
+def test_a_global_batch_that_does_not_split_is_a_clear_error(tmp_path):
+    done = subprocess.run(torchrun("train", "ring", *SETTINGS, "--set", "data.batch_size=33"),
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode != 0
+    assert "data.batch_size (33) is the global batch and must divide evenly among the 2 processes" in done.stderr
+    assert not (tmp_path / "runs").exists()

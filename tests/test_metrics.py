@@ -1,0 +1,189 @@
+"""Image metrics against closed forms, float64 NumPy/SciPy references and constructed point sets;
+the domain FID orders corruptions of real digits; the FID Inception path works offline."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+import gankit
+from gankit.config import resolve
+from gankit.data import build_target
+from gankit.errors import ConfigError
+from gankit.metrics import images as image_metrics
+from gankit.metrics.features import domain_features, inception_features
+from gankit.metrics.scores import (
+    GaussianStats,
+    density_coverage,
+    fid,
+    frechet_distance,
+    inception_score,
+    kid,
+    mmd2_unbiased,
+    precision_recall,
+)
+
+from .conftest import data_dir
+from .conftest import gankit as run_gankit
+
+
+def scipy_fid(a: np.ndarray, b: np.ndarray) -> float:
+    """The pytorch-fid / TTUR formula, in float64 NumPy and SciPy, as an independent reference."""
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = scipy.linalg.sqrtm(s1 @ s2).real
+    return float((mu1 - mu2) @ (mu1 - mu2) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+def test_frechet_distance_of_two_gaussians_is_the_closed_form():
+    # diagonal covariances: ‖μ₁ − μ₂‖² + Σ (σ₁ + σ₂ − 2√(σ₁σ₂))
+    mu1, mu2 = torch.tensor([0.0, 1.0, 2.0]), torch.tensor([1.0, 1.0, 0.0])
+    var1, var2 = torch.tensor([1.0, 4.0, 0.25]), torch.tensor([9.0, 1.0, 0.25])
+    expected = 1 + 0 + 4 + sum(float(a + b - 2 * (a * b).sqrt()) for a, b in zip(var1, var2))
+    assert math.isclose(frechet_distance(mu1, var1.diag(), mu2, var2.diag()), expected, rel_tol=1e-12)
+    # and a rotated (non-diagonal) pair: rotation leaves the distance unchanged
+    q, _ = torch.linalg.qr(torch.randn(3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0)))
+    rotated = frechet_distance(q @ mu1.double(), q @ var1.double().diag() @ q.T, q @ mu2.double(),
+                               q @ var2.double().diag() @ q.T)  # fmt: skip
+    assert math.isclose(rotated, expected, rel_tol=1e-9)
+
+
+def test_fid_matches_scipy_on_random_features_and_is_zero_for_a_set_against_itself():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(2000, 64)) @ rng.normal(size=(64, 64)) * 0.3
+    b = rng.normal(0.2, 1.3, size=(1500, 64))
+    assert math.isclose(fid(torch.from_numpy(a), torch.from_numpy(b)), scipy_fid(a, b), rel_tol=1e-6)
+    assert abs(fid(torch.from_numpy(a), torch.from_numpy(a))) < 1e-8
+    # streaming statistics equal the one-shot ones
+    streamed = GaussianStats(64)
+    for chunk in np.array_split(a, 7):
+        streamed.update(torch.from_numpy(chunk))
+    assert torch.allclose(streamed.covariance, torch.from_numpy(np.cov(a, rowvar=False)), rtol=1e-9, atol=1e-12)
+
+
+def test_kid_matches_a_direct_quadratic_computation():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(40, 5)), rng.normal(0.5, 1, size=(30, 5))
+
+    def k(u, v):
+        return (u @ v / 5 + 1) ** 3
+
+    xx = sum(k(x[i], x[j]) for i in range(40) for j in range(40) if i != j) / (40 * 39)
+    yy = sum(k(y[i], y[j]) for i in range(30) for j in range(30) if i != j) / (30 * 29)
+    xy = sum(k(x[i], y[j]) for i in range(40) for j in range(30)) / (40 * 30)
+    assert math.isclose(float(mmd2_unbiased(torch.from_numpy(x), torch.from_numpy(y))), xx + yy - 2 * xy, rel_tol=1e-10)
+    # a set against itself: ≈ 0 (unbiased, so not exactly), tiny beside a shifted set
+    a = torch.from_numpy(rng.normal(size=(2000, 64)))
+    same, spread = kid(a, a, subsets=50, subset_size=1000)
+    shifted, _ = kid(a, a + 0.5, subsets=50, subset_size=1000)
+    assert abs(same) < 0.01 * shifted and spread > 0
+
+
+def test_inception_score_of_uniform_and_one_hot_predictions():
+    assert math.isclose(inception_score(torch.full((100, 10), 0.1), splits=5)[0], 1.0, rel_tol=1e-12)
+    one_hot = torch.eye(10).repeat(10, 1)  # every class equally often, each predicted with certainty
+    score, spread = inception_score(one_hot, splits=1)
+    assert math.isclose(score, 10.0, rel_tol=1e-12) and spread == 0
+
+
+def test_precision_recall_density_coverage_on_constructed_sets():
+    real = torch.arange(10.0)[:, None]  # 0..9 on a line: with k = 1 every ball has radius 1
+    assert precision_recall(real, real + 0.5, k=1) == (1.0, 1.0)
+    far = real + 100
+    assert precision_recall(real, far, k=1) == (0.0, 0.0)
+    assert density_coverage(real, far, k=1) == (0.0, 0.0)
+    # generated points only near 0..4: all inside the real manifold; their own balls (radius 1)
+    # reach the real points 0..5, so 6 of 10 real points are inside the generated manifold
+    half = torch.tensor([[0.2], [1.2], [2.2], [3.2], [4.2]])
+    precision, recall = precision_recall(real, half, k=1)
+    assert precision == 1.0 and recall == 0.6
+    density, coverage = density_coverage(real, half, k=1)
+    # 0.2 lies in the balls of 0 and 1; 1.2 in those of 1 and 2; … 4.2 in those of 4 and 5
+    assert coverage == 0.6 and density == 10 / 5
+
+
+@pytest.fixture(scope="module")
+def mnist_train():
+    data_dir("mnist")
+    return build_target(resolve("dcgan")["data"])
+
+
+def test_domain_fid_orders_real_mild_strong_and_noise(mnist_train):
+    network = domain_features(mnist_train.classifier())
+    reference = image_metrics.reference_features(network, mnist_train.dataset["x"][:20000], "mnist-test")
+    test = build_target(resolve("dcgan", overrides=["data.split=test"])["data"]).dataset["x"][:5000]
+    gen = torch.Generator().manual_seed(0)
+
+    def noisy(sigma):
+        return (test.float() + sigma * 255 * torch.randn(test.shape, generator=gen)).clamp(0, 255).to(torch.uint8)
+
+    noise = torch.randint(0, 256, test.shape, generator=gen, dtype=torch.uint8)
+    scores = [
+        fid(reference.stats, GaussianStats.of(network.features(x))) for x in (test, noisy(0.1), noisy(0.4), noise)
+    ]
+    assert scores == sorted(scores) and scores[0] < 0.05 * scores[-1] and scores[-1] > 10 * scores[1], scores
+    # the cache answers the second time without extracting again
+    calls = []
+    original = network.extract
+    network.extract = lambda images: calls.append(1) or original(images)
+    image_metrics.reference_features(network, mnist_train.dataset["x"][:20000], "mnist-test")
+    assert calls == []
+
+
+def test_fashion_classifier_reaches_88_percent():
+    data_dir("fashion-mnist")
+    fashion = build_target(resolve("dcgan-fashion")["data"])
+    assert fashion.classifier().test_accuracy >= 0.88
+
+
+def test_inception_features_offline(mnist_train, monkeypatch):
+    network = inception_features()
+    images = mnist_train.dataset["x"][:6]
+    features = network.features(images)
+    assert features.shape == (6, 2048) and torch.isfinite(features).all()
+    assert len(network.weights_sha256) == 64 and "299×299" in network.preprocessing
+    monkeypatch.setenv("GANKIT_INCEPTION", "/nowhere/inception.pt")
+    with pytest.raises(ConfigError, match="GANKIT_INCEPTION names /nowhere/inception.pt, which does not exist"):
+        inception_features()
+
+
+def test_training_logs_protocol_stamped_metrics_and_keeps_the_best(tmp_path):
+    overrides = ["data.limit=2000", "data.batch_size=64", "train.steps=40", "train.eval_every=20",
+                 "eval.n_samples=500", "eval.metrics=[\"fid\", \"kid\", \"is\", \"pr\", \"dc\"]", "eval.best=fid",
+                 "train.tensorboard=off"]  # fmt: skip
+    result = gankit.train("mnist-mlp", overrides=overrides, runs_dir=tmp_path)
+    records = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    evaluated = [r for r in records if "eval/fid" in r]
+    assert [r["step"] for r in evaluated] == [20, 40]
+    for key in ("fid", "kid", "kid_std", "is", "precision", "recall", "density", "coverage"):
+        assert key in result.measures
+    protocol = evaluated[-1]["protocol"]
+    assert protocol["features"] == "domain-lenet" and protocol["n_fake"] == 500 and protocol["n_real"] == 2000
+    assert len(protocol["weights_sha256"]) == 64 and protocol["kid"]["subset_size"] == 1000
+    best = gankit.load(result.run_dir / "checkpoints" / "best.safetensors")
+    fids = {r["step"]: r["eval/fid"] for r in evaluated}
+    assert best.step == min(fids, key=fids.get)
+    # gankit eval recomputes the same numbers with the same protocol
+    done = run_gankit("eval", str(result.run_dir), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    recomputed = json.loads((result.run_dir / "eval.json").read_text())
+    assert recomputed["measures"]["fid"] == pytest.approx(result.measures["fid"], rel=1e-9)
+
+
+def test_metrics_need_image_data():
+    from gankit.engine import Trainer
+
+    with pytest.raises(ConfigError, match="eval.metrics \\(fid\\) need image data; data.target ring is not images"):
+        Trainer(resolve("ring", overrides=['eval.metrics=["fid"]']))
+    with pytest.raises(ConfigError, match="eval.metrics\\[0\\] must be one of fid, kid, is, pr, dc"):
+        resolve("ring", overrides=['eval.metrics=["fdi"]'])
+
+
+def test_best_needs_its_metric():
+    with pytest.raises(ConfigError, match="eval.best = recall needs 'pr' in eval.metrics"):
+        resolve("dcgan", overrides=['eval.metrics=["fid"]', "eval.best=recall"])
