@@ -71,6 +71,19 @@ class TrainSettings:
     tensorboard: str = setting(
         "auto", "TensorBoard event files: auto (when installed), on, off", choices=("auto", "on", "off")
     )
+    precision: str = setting(
+        "fp32",
+        "arithmetic of the forward and backward passes: fp32, bf16 (autocast) or "
+        "fp16 (autocast with a gradient scaler per player)",
+        choices=("fp32", "bf16", "fp16"),
+    )
+    channels_last: bool = setting(False, "keep convolution weights and activations channels-last (faster on GPUs)")
+    compile: bool = setting(False, "torch.compile every network (not D under a gradient penalty: double backward)")
+    cuda_graph: bool = setting(
+        False,
+        "capture the whole training iteration as one CUDA graph and replay it "
+        "(falls back to eager, with a logged reason, where it cannot)",
+    )
 
 
 @dataclass

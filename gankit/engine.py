@@ -30,9 +30,11 @@ from .distributed import SINGLE, Group, any_process, barrier, gather_rows, group
 from .distributed import start as start_group
 from .distributed import stop as stop_group
 from .errors import CheckpointError, ConfigError
+from .graphs import GraphedStep, graph_obstacle
 from .health import HealthMonitor, spread_ratio, total_norm
 from .metrics.images import ImageMetrics, better
 from .models import build_model
+from .precision import Precision
 from .recipe import GAN, Player
 from .rng import capture_global_rng, make_generator, restore_global_rng, seed_everything
 from .run import SUMMARY, RunDir
@@ -78,27 +80,34 @@ class RunningMeans:
         self.counts: dict[str, int] = {}
 
     def add(self, stats: dict[str, Tensor]) -> None:
+        """Add one update's statistics. The sums are updated in place, so that a captured CUDA
+        graph can keep adding into the same buffers (gankit/graphs.py)."""
         for key, value in stats.items():
             value = value.detach().float()
-            self.sums[key] = self.sums[key] + value if key in self.sums else value
+            if key in self.sums:
+                self.sums[key].add_(value)
+            else:
+                self.sums[key] = value.clone()
             self.counts[key] = self.counts.get(key, 0) + 1
 
     def pop(self, reduce: Callable[[Tensor], Tensor] | None = None) -> dict[str, float]:
         """The means since the last pop, as Python floats (after `reduce`, e.g. across
-        processes); then start again."""
-        if not self.sums:
+        processes); then start again from zero in the same buffers."""
+        keys = [k for k in self.sums if self.counts.get(k)]
+        if not keys:
             return {}
-        keys = list(self.sums)
         stacked = torch.stack([self.sums[k] / self.counts[k] for k in keys])
         values = (reduce(stacked) if reduce is not None else stacked).tolist()
-        self.sums, self.counts = {}, {}
+        for total in self.sums.values():
+            total.zero_()
+        self.counts = dict.fromkeys(self.sums, 0)
         return dict(zip(keys, values))
 
     def state_dict(self) -> dict[str, Any]:
         return {"sums": dict(self.sums), "counts": dict(self.counts)}
 
     def load_state_dict(self, state: dict[str, Any], device: torch.device) -> None:
-        self.sums = {k: v.to(device) for k, v in state["sums"].items()}
+        self.sums = {k: v.to(device).clone() for k, v in state["sums"].items()}
         self.counts = {k: int(v) for k, v in state["counts"].items()}
 
 
@@ -196,6 +205,7 @@ class Trainer:
             gan.configure(config["train"])
         self.gan = (gan or build_model(config, self.info)).to(self.device)
         self.group = group or group_from_environment()
+        self._speed_up(config["train"])
         self._distribute(config)
         self.data = build_source(self.target, config["data"], config["seed"], self.device, self.group)
         self.players: list[Player] = self.gan.players()
@@ -203,6 +213,7 @@ class Trainer:
         self.optimizers = {
             p.name: build_optimizer(config["optim"][p.name], self.player_params[p.name]) for p in self.players
         }
+        self.precision = Precision(config["train"]["precision"], self.device, self.optimizers)
         objective = getattr(self.gan, "objective", None)
         self.health = HealthMonitor(
             watch_accuracy=not (objective and objective.critic), settle_after=config["train"]["steps"] // 5
@@ -218,6 +229,30 @@ class Trainer:
         )
         self.best: float | None = None  # best value of eval.best so far
         self.watcher: Watcher | None = None
+        self._step: Callable[[], None] = self._step_choice(config["train"])
+
+    def _speed_up(self, train: dict[str, Any]) -> None:
+        """Channels-last memory and torch.compile, as the config asks (before DDP wraps them)."""
+        if train["channels_last"]:
+            self.gan.to(memory_format=torch.channels_last)  # 4-D weights only; others unchanged
+        if train["compile"]:
+            twice = self.gan.twice_differentiated()
+            for name, net in self.gan.nets.items():
+                if name in twice:
+                    log.warning("not compiling %s: its gradient penalty needs a double backward, which "
+                                "compiled graphs do not support", name)  # fmt: skip
+                else:
+                    net.compile()
+
+    def _step_choice(self, train: dict[str, Any]) -> Callable[[], None]:
+        """The eager iteration, or one captured as a CUDA graph when asked and possible."""
+        if not train["cuda_graph"]:
+            return self.train_step
+        reason = graph_obstacle(self)
+        if reason is not None:
+            log.warning("CUDA graph off: %s; training runs eagerly", reason)
+            return self.train_step
+        return GraphedStep(self)
 
     def _distribute(self, config: dict[str, Any]) -> None:
         """Join the process group and wrap every network in DistributedDataParallel."""
@@ -256,27 +291,37 @@ class Trainer:
     # ------------------------------------------------------------------ one iteration
 
     def train_step(self) -> None:
-        """Every player makes its updates, in order; the others' networks are frozen meanwhile."""
+        """One iteration: every player's updates, their statistics added to the running means."""
+        for stats in self.updates(self.data.next):
+            self.means.add(stats)
+
+    def updates(self, next_batch: Callable[[], dict[str, Tensor]]) -> list[dict[str, Tensor]]:
+        """Every player makes its updates, in order, on batches from `next_batch`; the others'
+        networks are frozen meanwhile. Returns each update's statistics (device tensors)."""
+        all_stats = []
         for player in self.players:
             for name, net in self.gan.nets.items():
                 net.requires_grad_(name in player.networks)
             self.gan.active = frozenset(player.networks)
             optimizer = self.optimizers[player.name]
             for _ in range(player.steps):
-                batch = self.data.next() if player.uses_data else {}
-                loss, stats = player.loss(batch, self.noise_rng)
+                batch = next_batch() if player.uses_data else {}
+                with self.precision.autocast():
+                    loss, stats = player.loss(batch, self.noise_rng)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                self.precision.backward(loss, player.name)
+                self.precision.unscale(optimizer, player.name)
                 grads = [p.grad for p in self.player_params[player.name] if p.grad is not None]
                 if grads:
                     stats[f"grad_norm_{player.name}"] = total_norm(grads)
-                optimizer.step()
+                self.precision.step(optimizer, player.name)
                 if player.after_update is not None:
                     player.after_update()
-                self.means.add(stats)
+                all_stats.append(stats)
         for net in self.gan.nets.values():
             net.requires_grad_(True)
         self.gan.active = frozenset()
+        return all_stats
 
     # ------------------------------------------------------------------ the loop
 
@@ -303,7 +348,7 @@ class Trainer:
         try:
             with StopSignals() as stop:
                 while self.step < total:
-                    self.train_step()
+                    self._step()
                     self.step += 1
                     self.gan.update_ema(self.step)
                     bar.update()
@@ -421,6 +466,7 @@ class Trainer:
             "noise_rng": self.noise_rng.get_state(),
             "global_rng": capture_global_rng(),
             "means": self.means.state_dict(),
+            "precision": self.precision.state_dict(),
             "best": self.best,
         }
 
@@ -433,6 +479,7 @@ class Trainer:
             self.noise_rng.set_state(state["noise_rng"])
             restore_global_rng(state["global_rng"])
             self.means.load_state_dict(state["means"], self.device)
+            self.precision.load_state_dict(state.get("precision"))
         except (KeyError, RuntimeError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise CheckpointError(f"checkpoint does not match this model and config: {first}") from None

@@ -123,6 +123,15 @@ class GAN(nn.Module):
     def players(self) -> list[Player]:
         raise NotImplementedError
 
+    def twice_differentiated(self) -> frozenset[str]:
+        """Networks whose loss differentiates them twice (gradient penalties): torch.compile
+        cannot compile those."""
+        return frozenset()
+
+    def graph_obstacle(self) -> str | None:
+        """Why one training iteration of this model cannot be a static CUDA graph (None: it can)."""
+        return None
+
     def sample_labels(self, n: int, rng: torch.Generator) -> Tensor | None:
         """Class labels drawn with the data's frequencies for a conditional generator, else None."""
         if not self.num_classes:
@@ -262,6 +271,14 @@ class StandardGAN(GAN):
         """The configured batch is global; each process generates its share of it."""
         super().distribute(group, wrappers)
         self.batch_size = check_batch(self.batch_size, group)
+
+    def twice_differentiated(self) -> frozenset[str]:
+        return frozenset({"D"}) if self.penalties.differentiate_twice else frozenset()
+
+    def graph_obstacle(self) -> str | None:
+        if self.penalties.host_schedule:
+            return "lazy R1/R2 (loss.r_every > 1) is scheduled on the host"
+        return None
 
     def players(self) -> list[Player]:
         clip = (lambda: clip_weights(self.nets["D"], self.clip)) if self.clip else None

@@ -71,6 +71,16 @@ class Penalties:
     every: int = 1
     updates: int = 0
 
+    @property
+    def differentiate_twice(self) -> bool:
+        """Whether D's loss contains D's own input gradient (its backward is a double backward)."""
+        return bool(self.gp or self.r1 or self.r2)
+
+    @property
+    def host_schedule(self) -> bool:
+        """Whether the host decides per update which penalties apply (lazy regularisation)."""
+        return bool(self.every > 1 and (self.r1 or self.r2))
+
     @classmethod
     def from_config(cls, loss: Mapping[str, Any]) -> Penalties:
         return cls(loss["gp"], loss["gp_one_sided"], loss["r1"], loss["r2"], loss["r_every"])

@@ -120,6 +120,7 @@ class StreamSource:
         self.rng = make_generator(device, seed, "data")
 
     epochs = None
+    graph_safe = True  # next() is device work only, with its own generator: a CUDA graph may hold it
 
     def next(self) -> dict[str, Tensor]:
         return {"x": self.group.draw(lambda k: self.target.sample(k, self.rng), self.local_batch)}

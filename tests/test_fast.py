@@ -1,0 +1,141 @@
+"""The fast paths: mixed precision, channels-last, torch.compile and the captured training step.
+
+CI has no GPU, so the CUDA graph itself is checked against the eager step only where CUDA is
+present; on the CPU a stand-in graph (capture records, replay re-runs) checks everything the
+host does around the graph: warm-up, the real batches copied into the graph's inputs, the
+statistics the graph adds and the counts the host keeps.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import pytest
+import torch
+
+from gankit import checkpoint
+from gankit.config import resolve
+from gankit.engine import Trainer
+from gankit.graphs import GraphedStep, make_capturable
+
+from .conftest import TINY, assert_same_tensors, gankit, killed_after_checkpoint
+
+
+class RecordingGraph:
+    """A CPU stand-in for a CUDA graph: capture keeps the function, replay runs it again."""
+
+    def __init__(self, generators: list[torch.Generator]) -> None:
+        self.body = None
+
+    def capture(self, body) -> None:
+        self.body = body
+
+    def replay(self) -> None:
+        self.body()
+
+
+def trained(*overrides: str, graphed: bool = False, device: str = "cpu") -> Trainer:
+    trainer = Trainer(resolve("ring", overrides=[*TINY, "train.steps=40", f"device={device}", *overrides]))
+    if graphed:
+        trainer._step = GraphedStep(trainer, None if device == "cuda" else RecordingGraph)
+    trainer.fit()
+    return trainer
+
+
+@pytest.mark.parametrize("data", ["data.size=0", "data.size=512"], ids=["streamed", "fixed data set"])
+def test_graph_mode_bookkeeping_reproduces_eager_training(data):
+    eager, graphed = trained(data), trained(data, graphed=True)
+    assert isinstance(graphed._step, GraphedStep) and graphed._step.graph is not None
+    assert_same_tensors(eager.gan.state_dict(), graphed.gan.state_dict())
+    # the logged statistics (sums the graph adds into, counts the host keeps) are the same
+    assert [r["d_loss"] for r in eager.records] == [r["d_loss"] for r in graphed.records]
+    assert_same_tensors(eager.data.state_dict(), graphed.data.state_dict())
+
+
+def test_a_failed_capture_falls_back_to_eager_training(caplog):
+    class Failing(RecordingGraph):
+        def capture(self, body) -> None:
+            raise RuntimeError("operation not permitted when stream is capturing")
+
+    eager = trained()
+    trainer = Trainer(resolve("ring", overrides=[*TINY, "train.steps=40"]))
+    trainer._step = GraphedStep(trainer, Failing)
+    trainer.fit()
+    assert "CUDA graph capture failed (operation not permitted" in caplog.text
+    assert_same_tensors(eager.gan.state_dict(), trainer.gan.state_dict())
+
+
+def test_asking_for_a_graph_where_none_can_be_made_is_logged_and_trains_eagerly(caplog):
+    trainer = trained("train.cuda_graph=true")
+    assert "CUDA graph off: a CUDA graph needs a CUDA device (this run is on cpu)" in caplog.text
+    assert trainer._step == trainer.train_step
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (CI has none)")
+def test_a_captured_step_updates_the_weights_as_the_eager_step_does():
+    config = resolve("ring", overrides=[*TINY, "device=cuda", "train.steps=4"])
+    eager, graphed = Trainer(config), Trainer(config)
+    for optimizer in eager.optimizers.values():
+        make_capturable(optimizer, eager.device)  # the same Adam arithmetic on both sides
+    graphed._step = GraphedStep(graphed)
+    for _ in range(GraphedStep.warmup + 1):  # warm-up iterations, then the first replay
+        eager.train_step()
+        graphed._step()
+    assert graphed._step.graph is not None, "the step was not captured"
+    for (key, a), b in zip(eager.gan.state_dict().items(), graphed.gan.state_dict().values()):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-7), key
+
+
+def test_bf16_training_tracks_fp32():
+    settings = ["train.steps=600", "train.log_every=100", "train.eval_every=600", "eval.n_samples=2500"]
+    fp32, bf16 = trained(*settings), trained(*settings, "train.precision=bf16")
+    for a, b in zip(fp32.records, bf16.records):
+        assert abs(a["d_loss"] - b["d_loss"]) < 0.05 and abs(a["g_loss"] - b["g_loss"]) < 0.05, (a, b)
+    w1 = fp32.records[-1]["eval/sliced_w1"], bf16.records[-1]["eval/sliced_w1"]
+    assert abs(w1[0] - w1[1]) < 0.1, w1
+
+
+def test_fp16_gradient_scalers_are_checkpointed_and_resume_exactly(tmp_path):
+    args = ["train", "ring", *[a for s in TINY for a in ("--set", s)], "--set", "train.precision=fp16",
+            "--set", "train.steps=40", "--set", "train.checkpoint_every=20", "--set", "train.tensorboard=off"]  # fmt: skip
+    assert gankit(*args, "--name", "ref", cwd=tmp_path).returncode == 0
+    assert killed_after_checkpoint(tmp_path, [*args, "--name", "cut"], step=20).returncode == -signal.SIGKILL
+    resumed = gankit("train", "--resume", str(tmp_path / "runs" / "cut"), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    states = []
+    for name in ("ref", "cut"):
+        _, path = checkpoint.list_checkpoints(tmp_path / "runs" / name / "checkpoints")[-1]
+        states.append(checkpoint.load(path))
+    assert_same_tensors(states[0]["gan"], states[1]["gan"])
+    scalers = states[0]["precision"]["scalers"]
+    assert set(scalers) == {"D", "G"} and all(s["scale"] > 0 for s in scalers.values())
+    assert states[0]["precision"] == states[1]["precision"]
+    ref = (tmp_path / "runs" / "ref" / "metrics.jsonl").read_text().splitlines()
+    cut = (tmp_path / "runs" / "cut" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(r)["d_loss"] for r in ref] == [json.loads(r)["d_loss"] for r in cut]
+
+
+def test_channels_last_keeps_the_arithmetic_and_the_memory_format():
+    base = ["data.limit=128", "data.batch_size=32", "model.g_width=8", "model.d_width=8", "train.steps=3",
+            "eval.n_samples=64", "train.tensorboard=off"]  # fmt: skip
+    plain = Trainer(resolve("dcgan", overrides=base))
+    fast = Trainer(resolve("dcgan", overrides=[*base, "train.channels_last=true"]))
+    conv = next(p for p in fast.gan.nets["D"].parameters() if p.dim() == 4 and p.shape[1] > 1)
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    for _ in range(3):
+        plain.train_step()
+        fast.train_step()
+    for (key, a), b in zip(plain.gan.state_dict().items(), fast.gan.state_dict().values()):
+        if isinstance(a, torch.Tensor) and a.is_floating_point():
+            assert torch.allclose(a, b, rtol=1e-4, atol=1e-5), key
+
+
+def test_compiled_networks_train_like_eager_ones(caplog):
+    eager, compiled = trained("train.steps=20"), trained("train.steps=20", "train.compile=true")
+    for (key, a), b in zip(eager.gan.state_dict().items(), compiled.gan.state_dict().values()):
+        if isinstance(a, torch.Tensor):
+            assert torch.allclose(a, b, rtol=1e-4, atol=1e-6), key
+    penalised = Trainer(resolve("wgan-gp", overrides=["train.compile=true"]))
+    assert "not compiling D: its gradient penalty needs a double backward" in caplog.text
+    assert hasattr(penalised.gan.nets["G"], "_compiled_call_impl") and penalised.gan.nets["G"]._compiled_call_impl
