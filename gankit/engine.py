@@ -30,7 +30,7 @@ from .distributed import SINGLE, Group, any_process, barrier, gather_rows, group
 from .distributed import start as start_group
 from .distributed import stop as stop_group
 from .errors import CheckpointError, ConfigError
-from .graphs import GraphedStep, graph_obstacle
+from .graphs import GraphedStep, graph_obstacle, set_capturable
 from .health import HealthMonitor, spread_ratio, total_norm
 from .metrics.images import ImageMetrics, better
 from .models import build_model
@@ -480,12 +480,16 @@ class Trainer:
             restore_global_rng(state["global_rng"])
             self.means.load_state_dict(state["means"], self.device)
             self.precision.load_state_dict(state.get("precision"))
+            for name, opt in self.optimizers.items():  # a checkpoint written under a CUDA graph
+                set_capturable(opt, bool(self.config["optim"][name].get("capturable", False)), self.device)
         except (KeyError, RuntimeError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise CheckpointError(f"checkpoint does not match this model and config: {first}") from None
         self.step = int(state["step"])
         self.elapsed = float(state.get("elapsed", 0.0))
         self.best = state.get("best")
+        if isinstance(self._step, GraphedStep) and self._step.graph is not None:
+            self._step = GraphedStep(self)  # the old graph writes into buffers just replaced
 
     def save_checkpoint(self) -> Path:
         assert self.run is not None

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Protocol
 import torch
 from torch import Tensor
 
+from .errors import ConfigError
+
 if TYPE_CHECKING:
     from .engine import Trainer
 
@@ -73,6 +75,11 @@ def graph_obstacle(trainer: Trainer) -> str | None:
         return "fp16's gradient scaler decides on the host at every update (use bf16)"
     if trainer.config["train"]["compile"]:
         return "train.compile and train.cuda_graph are alternatives; choose one"
+    for name, optimizer in trainer.optimizers.items():
+        if "capturable" not in optimizer.defaults and not isinstance(optimizer, torch.optim.SGD):
+            return (
+                f"optimiser {type(optimizer).__name__} of {name} has no capturable form (Adam, AdamW, RMSprop, SGD do)"
+            )
     return trainer.gan.graph_obstacle()
 
 
@@ -85,9 +92,11 @@ def side_stream(device: torch.device) -> Iterator[None]:
         return
     stream = torch.cuda.Stream(device)
     stream.wait_stream(torch.cuda.current_stream(device))
-    with torch.cuda.stream(stream):
-        yield
-    torch.cuda.current_stream(device).wait_stream(stream)
+    try:
+        with torch.cuda.stream(stream):
+            yield
+    finally:
+        torch.cuda.current_stream(device).wait_stream(stream)
 
 
 class GraphedStep:
@@ -109,13 +118,15 @@ class GraphedStep:
         self.counts: Counter[str] = Counter()  # statistics the graph adds per replay
         self.streamed = getattr(trainer.data, "graph_safe", False)
         self.saved_rng: list[tuple[torch.Generator, Tensor]] = []
+        self.stream: torch.cuda.Stream | None = None  # the stream current before capture
         trainer.precision.cache_casts = False
-        for optimizer in trainer.optimizers.values():
-            make_capturable(optimizer, trainer.device)
 
     def __call__(self) -> None:
         trainer = self.trainer
-        if self.eager or self.done_warmup < self.warmup:
+        if self.eager:
+            trainer.train_step()
+            return
+        if self.done_warmup < self.warmup:
             self.done_warmup += 1
             with side_stream(trainer.device):
                 trainer.train_step()
@@ -142,6 +153,24 @@ class GraphedStep:
         """This iteration's real batches of a fixed data set, drawn on the host's schedule."""
         return [] if self.streamed else [self.trainer.data.next() for _ in range(self._draws())]
 
+    def _generators_usable(self) -> bool:
+        """Whether the engine's generators (and the default CUDA one) can draw again after a
+        failed capture, without consuming a draw."""
+        device = self.trainer.device
+        generators = [g for g, _ in self.saved_rng] + [torch.cuda.default_generators[device.index or 0]]
+        for generator in generators:
+            state = generator.get_state()
+            try:
+                torch.empty(1, device=device).normal_(generator=generator)
+            except RuntimeError:
+                return False
+            finally:
+                try:
+                    generator.set_state(state)
+                except RuntimeError:
+                    return False
+        return True
+
     def _load_inputs(self, batches: list[Batch]) -> None:
         for buffers, batch in zip(self.inputs, batches):
             for key, value in batch.items():
@@ -165,18 +194,32 @@ class GraphedStep:
         self.saved_rng = [(g, g.get_state()) for g in generators]
         graph = self.make_graph(generators)
         for optimizer in trainer.optimizers.values():
+            set_capturable(optimizer, True, trainer.device)  # here, after any checkpoint was loaded
             optimizer.zero_grad(set_to_none=True)
+        self.stream = torch.cuda.current_stream(trainer.device) if trainer.device.type == "cuda" else None
         graph.capture(self._body)
         self.graph = graph
         log.info("training iteration captured as one CUDA graph (after %d eager warm-up iterations)", self.warmup)
 
     def _give_up(self, exc: Exception, batches: list[Batch]) -> None:
-        """Log why capture failed, restore what the attempt touched, run this iteration eagerly."""
+        """Log why capture failed, restore what the attempt touched, run this iteration eagerly.
+
+        A Python error during capture leaves CUDA as it was. A CUDA error (an operation that
+        cannot be captured) can leave the generators and the stream in capture mode, which no
+        public API undoes: then the run stops with one clear line (its last checkpoint intact)."""
         trainer = self.trainer
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        log.warning("CUDA graph capture failed (%s); training continues eagerly", first)
+        cause = exc.__context__ if exc.__context__ is not None and "previous error" in str(exc) else exc
+        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
         if trainer.device.type == "cuda":
+            if self.stream is not None:
+                torch.cuda.set_stream(self.stream)
+            if not self._generators_usable():
+                raise ConfigError(
+                    f"train.cuda_graph: this training iteration cannot be captured ({first}); "
+                    "set train.cuda_graph=false (the run's last checkpoint is intact)"
+                ) from None
             torch.cuda.synchronize(trainer.device)
+        log.warning("CUDA graph capture failed (%s); training continues eagerly", first)
         for net in trainer.gan.nets.values():
             net.requires_grad_(True)
         trainer.gan.active = frozenset()
@@ -185,6 +228,8 @@ class GraphedStep:
         trainer.precision.cache_casts = True
         for generator, state in self.saved_rng:
             generator.set_state(state)
+        for optimizer in trainer.optimizers.values():
+            set_capturable(optimizer, False, trainer.device)
         self.eager, self.graph = True, None
         pending = iter(batches)
         stats = trainer.updates(lambda: next(pending) if batches else trainer.data.next())
@@ -192,14 +237,14 @@ class GraphedStep:
             trainer.means.add(s)
 
 
-def make_capturable(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
-    """Keep the optimiser's step counters on the device so its update can be captured (Adam,
-    AdamW, RMSprop… have a `capturable` option; SGD needs none)."""
-    if device.type != "cuda":
+def set_capturable(optimizer: torch.optim.Optimizer, capturable: bool, device: torch.device) -> None:
+    """Switch the optimiser's `capturable` form (Adam, AdamW, RMSprop…; SGD needs none) and
+    keep its step counters where that form wants them: on the device when capturable, on the
+    host otherwise. A no-op off CUDA."""
+    if device.type != "cuda" or "capturable" not in optimizer.defaults:
         return
     for group in optimizer.param_groups:
-        if "capturable" in group:
-            group["capturable"] = True
+        group["capturable"] = capturable
     for state in optimizer.state.values():
         if isinstance(state.get("step"), Tensor):
-            state["step"] = state["step"].to(device)
+            state["step"] = state["step"].to(device if capturable else "cpu")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
 import shutil
 import tarfile
 from pathlib import Path
@@ -439,13 +440,47 @@ def test_cifar10_png_strips_written_here(tmp_path):
     assert "must be a 1024-pixel-wide RGB PNG" in error_of(DataError, "cifar10", root=str(tmp_path))
 
 
-def test_cifar10_python_batches_are_refused(tmp_path):
+def write_cifar_pickle(path, labels: list[int], protocol: int) -> np.ndarray:
+    """A python-version batch as CIFAR-10's own (a dict of labels and an N×3072 uint8 array)."""
+    import pickle
+
+    pixels = np.random.default_rng(len(labels)).integers(0, 256, (len(labels), 3072), dtype=np.uint8)
+    batch = {"batch_label": "testing batch", "labels": labels, "data": pixels, "filenames": ["a.png"] * len(labels)}
+    path.write_bytes(pickle.dumps(batch, protocol=protocol))
+    return pixels.reshape(-1, 3, 32, 32)
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_cifar10_python_batches_are_read_without_unpickling(tmp_path, protocol):
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
-    (folder / "data_batch_1").write_bytes(b"\x80\x04 a pickle")
-    message = error_of(DataError, "cifar10", root=str(tmp_path))
-    assert "python version" in message and "never unpickles" in message
-    assert "cifar-10-binary.tar.gz" in message and "--set data.download=true" in message
+    train = [write_cifar_pickle(folder / f"data_batch_{i}", [i, 9, 0], protocol) for i in range(1, 6)]
+    test = write_cifar_pickle(folder / "test_batch", [3, 1], protocol)
+    target = build("cifar10", root=str(tmp_path), split="all")
+    assert target.dataset["y"].tolist() == [1, 9, 0, 2, 9, 0, 3, 9, 0, 4, 9, 0, 5, 9, 0, 3, 1]
+    assert torch.equal(target.dataset["x"], torch.from_numpy(np.concatenate([*train, test])))
+
+
+def test_a_cifar10_python_batch_that_would_run_code_is_only_read(tmp_path):
+    import pickle
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    (folder / "test_batch").write_bytes(pickle.dumps({"labels": [1], "data": Payload()}, protocol=2))
+    message = error_of(DataError, "cifar10", root=str(tmp_path), split="test")
+    assert "is not a CIFAR-10 python batch: 1 labels and a" in message
+    assert not (tmp_path / "pwned").exists()
+    (folder / "test_batch").write_bytes(pickle.dumps({"labels": [1]}, protocol=2)[:-5])
+    assert "is not a CIFAR-10 python batch (truncated or not a pickle" in error_of(
+        DataError, "cifar10", root=str(tmp_path), split="test"
+    )
+    write_cifar_pickle(folder / "test_batch", [12], 4)
+    assert "holds label 12, outside the classes 0-9" in error_of(DataError, "cifar10", root=str(tmp_path), split="test")
+    assert "lacks data_batch_1" in error_of(DataError, "cifar10", root=str(tmp_path))
 
 
 # --------------------------------------------------------------------------- downloads
@@ -513,8 +548,6 @@ def test_cifar10_download_extracts_the_binary_version(tmp_path, monkeypatch):
     source = dl.Source(mirror.as_uri() + "/", {"cifar-10-binary.tar.gz": digest}, archive=True)
     monkeypatch.setitem(dl.SOURCES, "cifar10", source)
     root = tmp_path / "data"
-    (root / "cifar-10-batches-py").mkdir(parents=True)  # only the pickled version: fetch the binary one
-    (root / "cifar-10-batches-py" / "data_batch_1").write_bytes(b"pickle")
     target = build("cifar10", root=str(root), download=True)
     assert len(target) == 10 and target.dataset["y"].tolist() == [7] * 10
     assert (root / "cifar-10-batches-bin" / "test_batch.bin").is_file()

@@ -17,7 +17,7 @@ import torch
 from gankit import checkpoint
 from gankit.config import resolve
 from gankit.engine import Trainer
-from gankit.graphs import GraphedStep, make_capturable
+from gankit.graphs import GraphedStep, set_capturable
 
 from .conftest import TINY, assert_same_tensors, gankit, killed_after_checkpoint
 
@@ -77,7 +77,7 @@ def test_a_captured_step_updates_the_weights_as_the_eager_step_does():
     config = resolve("ring", overrides=[*TINY, "device=cuda", "train.steps=4"])
     eager, graphed = Trainer(config), Trainer(config)
     for optimizer in eager.optimizers.values():
-        make_capturable(optimizer, eager.device)  # the same Adam arithmetic on both sides
+        set_capturable(optimizer, True, eager.device)  # the same Adam arithmetic on both sides
     graphed._step = GraphedStep(graphed)
     for _ in range(GraphedStep.warmup + 1):  # warm-up iterations, then the first replay
         eager.train_step()

@@ -30,7 +30,7 @@ from ..errors import ConfigError, DataError
 from ..metrics.classifier import DomainClassifier, class_measures, domain_classifier, to_unit
 from . import TARGETS
 from .base import samples_to_images
-from .download import SOURCES, fetch_dataset
+from .download import fetch_dataset
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".webp")
 MNIST_CLASSES = [str(digit) for digit in range(10)]
@@ -379,22 +379,27 @@ CIFAR_RECORD = 1 + 3 * 32 * 32
 CIFAR_SUBSET_COLUMNS = ("file", "row", "split", "index_in_split", "label", "class_name")
 
 
-def _cifar_binary_folder(root: Path) -> Path | None:
-    """The folder holding the binary batches (root or root/cifar-10-batches-bin), if any holds one."""
-    for folder in (root, root / "cifar-10-batches-bin"):
-        if any((folder / f).is_file() for files in CIFAR_BINARY.values() for f in files):
+def _cifar_folder(root: Path, names: dict[str, list[str]], subfolder: str) -> Path | None:
+    """The folder (root or root/subfolder) holding any of the batch files `names`, if one does."""
+    for folder in (root, root / subfolder):
+        if any((folder / f).is_file() for files in names.values() for f in files):
             return folder
     return None
 
 
-def _read_cifar_binary(folder: Path, split: str) -> tuple[Tensor, Tensor]:
-    """The binary batches of a split: per record 1 label byte, then 3072 pixel bytes (R, G, B planes)."""
-    files = [folder / f for part in _split_names(split) for f in CIFAR_BINARY[part]]
+def _cifar_files(folder: Path, names: dict[str, list[str]], split: str) -> list[Path]:
+    """The batch files of a split; an error naming the missing ones."""
+    files = [folder / f for part in _split_names(split) for f in names[part]]
     missing = [f.name for f in files if not f.is_file()]
     if missing:
-        raise DataError(
-            f"cifar10: {folder} lacks {', '.join(missing)} (binary version: data_batch_1-5.bin, test_batch.bin)"
-        )
+        expected = ", ".join(names["train"] + names["test"])
+        raise DataError(f"cifar10: {folder} lacks {', '.join(missing)} (expected {expected})")
+    return files
+
+
+def _read_cifar_binary(folder: Path, split: str) -> tuple[Tensor, Tensor]:
+    """The binary batches of a split: per record 1 label byte, then 3072 pixel bytes (R, G, B planes)."""
+    files = _cifar_files(folder, CIFAR_BINARY, split)
     images, labels = [], []
     for path in files:
         data = np.fromfile(path, dtype=np.uint8)
@@ -409,6 +414,52 @@ def _read_cifar_binary(folder: Path, split: str) -> tuple[Tensor, Tensor]:
         labels.append(records[:, 0].astype(np.int64))
         images.append(records[:, 1:].reshape(-1, 3, 32, 32))
     return torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels))
+
+
+CIFAR_PYTHON = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+_PICKLE_INTS = {"BININT", "BININT1", "BININT2", "INT", "LONG1"}
+
+
+def _read_cifar_python(folder: Path, split: str) -> tuple[Tensor, Tensor]:
+    """The python-version batches of a split, read without unpickling (see `_parse_cifar_pickle`)."""
+    parts = [_parse_cifar_pickle(path) for path in _cifar_files(folder, CIFAR_PYTHON, split)]
+    return torch.from_numpy(np.concatenate([x for x, _ in parts])), torch.from_numpy(
+        np.concatenate([y for _, y in parts])
+    )
+
+
+def _parse_cifar_pickle(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Images and labels of one CIFAR-10 python batch, taken from its pickle opcodes as data.
+
+    Unpickling runs whatever the file names, so gankit never does it: `pickletools.genops`
+    only tokenises the stream. The labels are the integers pushed after the key `labels`; the
+    pixels are the one large byte string (N·3072 bytes, N × [R, G, B planes of 32×32]).
+    """
+    import pickletools
+
+    labels: list[int] = []
+    blob: bytes = b""
+    collecting = False
+    try:
+        with open(path, "rb") as f:
+            for opcode, arg, _ in pickletools.genops(f):
+                if isinstance(arg, (str, bytes, bytearray)) and opcode.name not in ("GLOBAL", "INST"):
+                    collecting = arg in ("labels", b"labels")
+                    if len(arg) > len(blob):
+                        blob = arg.encode("latin-1") if isinstance(arg, str) else bytes(arg)
+                elif collecting and opcode.name in _PICKLE_INTS:
+                    labels.append(int(arg))
+    except (ValueError, UnicodeEncodeError, EOFError) as exc:
+        raise DataError(f"{path} is not a CIFAR-10 python batch (truncated or not a pickle: {exc})") from None
+    if not labels or len(blob) != len(labels) * 3072:
+        raise DataError(
+            f"{path} is not a CIFAR-10 python batch: {len(labels)} labels and a {len(blob)}-byte pixel array "
+            "(expected 3072 bytes per label)"
+        )
+    y = np.asarray(labels, dtype=np.int64)
+    if y.min() < 0 or y.max() > 9:
+        raise DataError(f"{path} holds label {y.max() if y.max() > 9 else y.min()}, outside the classes 0-9")
+    return np.frombuffer(blob, dtype=np.uint8).reshape(-1, 3, 32, 32), y
 
 
 def _read_cifar_subset(root: Path, split: str) -> tuple[Tensor, Tensor]:
@@ -451,29 +502,27 @@ def _read_strip(path: Path) -> np.ndarray:
 
 @TARGETS.register("cifar10", "CIFAR-10: 50,000 + 10,000 colour 32×32 images, 10 classes", NamedImageSettings)
 def cifar10(s: dict) -> ImageDataset:
-    """CIFAR-10 from the binary batches or the PNG-strip subset, whichever the folder holds."""
+    """CIFAR-10 from the binary batches, the python batches or the PNG-strip subset, whichever the folder holds."""
     # the subset is a fallback for reading; a download always goes to the full set's folder
     default = data_root("cifar10") if s["download"] else data_root("cifar10", "cifar10-subset")
     root = Path(s["root"]).expanduser() if s["root"] else default
-    folder = _cifar_binary_folder(root)
+    folder = _cifar_folder(root, CIFAR_BINARY, "cifar-10-batches-bin")
+    python = _cifar_folder(root, CIFAR_PYTHON, "cifar-10-batches-py")
     subset = (root / "labels.csv").is_file()
-    if folder is None and not subset and s["download"]:
+    if folder is None and python is None and not subset and s["download"]:
         fetch_dataset("cifar10", root)
-        folder = _cifar_binary_folder(root)
+        folder = _cifar_folder(root, CIFAR_BINARY, "cifar-10-batches-bin")
     if folder is not None:
         x, y = _read_cifar_binary(folder, s["split"])
+    elif python is not None:
+        x, y = _read_cifar_python(python, s["split"])
     elif subset:
         x, y = _read_cifar_subset(root, s["split"])
-    elif any((d / "data_batch_1").is_file() for d in (root, root / "cifar-10-batches-py")):
-        raise DataError(
-            f"cifar10: {root} holds the python version (data_batch_1, pickled), which gankit never unpickles; "
-            f"use the binary version ({SOURCES['cifar10'].base_url}cifar-10-binary.tar.gz) "
-            "or --set data.download=true to fetch it"
-        )
     else:
         where = f"folder {root} does not exist" if not root.is_dir() else f"{root} holds no CIFAR-10 files"
         raise DataError(
-            f"cifar10: {where} (expected data_batch_1-5.bin and test_batch.bin, or labels.csv with PNG strips); "
+            f"cifar10: {where} (expected the binary batches data_batch_1-5.bin and test_batch.bin, the python "
+            "batches data_batch_1-5 and test_batch, or labels.csv with PNG strips); "
             "set data.root, or GANKIT_DATA to a folder holding cifar10/, or --set data.download=true to fetch them"
         )
     n = _take(s["limit"], len(x), f"the cifar10 {s['split']} split in {root}")
