@@ -25,9 +25,10 @@ def tiny_config(*overrides: str) -> dict:
     return resolve("ring", overrides=[*TINY, *overrides])
 
 
-def test_no_host_sync_inside_training_steps(monkeypatch):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_no_host_sync_inside_training_steps(monkeypatch, precision):
     """gankit's code never reads a tensor's value during an iteration, only at log time."""
-    trainer = Trainer(tiny_config())
+    trainer = Trainer(tiny_config(f"train.precision={precision}"))
     reads = []
 
     def guard(name):
