@@ -124,5 +124,6 @@ def test_no_pickle_anywhere_in_gankit():
     source = Path(checkpoint.__file__).parent
     for file in source.rglob("*.py"):
         text = file.read_text()
-        assert not re.search(r"import pickle|pickle\.loads?\(|allow_pickle=True", text), file
+        # pickletools only tokenises a stream (CIFAR-10's python batches); it never builds an object
+        assert not re.search(r"import pickle\b|pickle\.loads?\(|Unpickler|allow_pickle=True", text), file
         assert "torch.load(" not in text or "weights_only=True" in text, file
