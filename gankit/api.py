@@ -224,7 +224,9 @@ class LoadedGAN:
         ev = resolve(base=self.config, overrides=overrides)["eval"] if overrides else self.config["eval"]
         n = n or ev["n_samples"]
         seed = ev["seed"] if seed is None else seed
-        image_metrics = ImageMetrics.from_config(ev, self.target, self.config["data"]["target"])
+        ev = {**ev, "n_samples": n}
+        device = next(self.gan.parameters()).device
+        image_metrics = ImageMetrics.from_config(ev, self.target, self.config["data"]["target"], device)
         snapshot = take_snapshot(self.gan, self.target, n, seed, True, image_metrics)
         return {
             "step": self.step,

@@ -256,8 +256,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"gankit: error: {exc}", file=sys.stderr)
         return 2
     except TrainingInterrupted as exc:
-        where = f"; continue with: gankit train --resume {exc.run}" if exc.run else ""
-        print(f"gankit: {exc} and saved a checkpoint{where}", file=sys.stderr)
+        if exc.run is not None:  # the process that wrote the checkpoint (rank 0 under torchrun)
+            print(f"gankit: {exc} and saved a checkpoint; continue with: gankit train --resume {exc.run}",
+                  file=sys.stderr)  # fmt: skip
         return 130
 
 

@@ -67,6 +67,8 @@ def start(group: Group, device: torch.device, timeout_s: float) -> None:
     if not group.distributed or dist.is_initialized():
         return
     backend = "nccl" if device.type == "cuda" else "gloo"
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
     dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s), device_id=device
                             if device.type == "cuda" else None)  # fmt: skip
     log.debug("rank %d of %d joined the %s group", group.rank, group.world, backend)
@@ -117,3 +119,24 @@ def gather_rows(rows: Tensor, group: Group) -> Tensor:
 def barrier(group: Group) -> None:
     if group.distributed:
         dist.barrier()
+
+
+def broadcast_buffers(modules: list[torch.nn.Module], group: Group) -> None:
+    """Give every process rank 0's buffers of `modules` (batch-norm statistics a network updated
+    from its own slice while frozen, and G's moving average of them), so that every process
+    evaluates what rank 0 saves."""
+    if not group.distributed:
+        return
+    for module in modules:
+        for buffer in module.buffers():
+            dist.broadcast(buffer, src=0)
+
+
+def same_everywhere(value: int, group: Group, device: torch.device) -> bool:
+    """Whether every process holds the same integer (two small collectives)."""
+    if not group.distributed:
+        return True
+    low, high = torch.tensor([value], device=device), torch.tensor([value], device=device)
+    dist.all_reduce(low, op=dist.ReduceOp.MIN)
+    dist.all_reduce(high, op=dist.ReduceOp.MAX)
+    return int(low.item()) == int(high.item())

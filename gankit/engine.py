@@ -26,10 +26,20 @@ from torch.nn.parallel import DistributedDataParallel
 from . import checkpoint
 from .config import build_optimizer
 from .data import Target, TargetInfo, build_source, build_target
-from .distributed import SINGLE, Group, any_process, barrier, gather_rows, group_from_environment, mean_across
+from .distributed import (
+    SINGLE,
+    Group,
+    any_process,
+    barrier,
+    broadcast_buffers,
+    gather_rows,
+    group_from_environment,
+    mean_across,
+    same_everywhere,
+)
 from .distributed import start as start_group
 from .distributed import stop as stop_group
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, RunError
 from .graphs import GraphedStep, graph_obstacle, set_capturable
 from .health import HealthMonitor, spread_ratio, total_norm
 from .metrics.images import ImageMetrics, better
@@ -41,6 +51,7 @@ from .run import SUMMARY, RunDir
 from .watch import Watcher, tensorboard_available
 
 log = logging.getLogger("gankit")
+STOP_CHECK_EVERY = 10  # iterations between the processes' agreement on a stop request
 
 
 class TrainingInterrupted(Exception):
@@ -56,6 +67,11 @@ def resolve_device(name: str, group: Group = SINGLE) -> torch.device:
     data parallelism on GPUs each process takes the GPU of its local rank."""
     if group.distributed and name in ("auto", "cuda") and torch.cuda.is_available():
         return torch.device("cuda", group.local_rank % torch.cuda.device_count())
+    if group.distributed and name not in ("auto", "cpu"):
+        raise ConfigError(f"device {name!r} under torchrun: use auto or cuda (each process takes the GPU of its "
+                          "LOCAL_RANK), or cpu (gloo)")  # fmt: skip
+    if group.distributed:
+        return torch.device("cpu")  # gloo: CPU tensors (it has no MPS support)
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -206,6 +222,7 @@ class Trainer:
         self.gan = (gan or build_model(config, self.info)).to(self.device)
         self.group = group or group_from_environment()
         self._speed_up(config["train"])
+        ImageMetrics.check(config["eval"], self.target, config["data"]["target"])  # on every process, first
         self._distribute(config)
         self.data = build_source(self.target, config["data"], config["seed"], self.device, self.group)
         self.players: list[Player] = self.gan.players()
@@ -225,7 +242,9 @@ class Trainer:
         self.elapsed = 0.0  # training seconds before this process (restored on resume)
         self.tensorboard = tensorboard_available(config["train"]["tensorboard"])  # missing: an error now
         self.image_metrics = (
-            ImageMetrics.from_config(config["eval"], self.target, config["data"]["target"]) if self.group.main else None
+            ImageMetrics.from_config(config["eval"], self.target, config["data"]["target"], self.device)
+            if self.group.main
+            else None
         )
         self.best: float | None = None  # best value of eval.best so far
         self.watcher: Watcher | None = None
@@ -365,11 +384,12 @@ class Trainer:
         return self.finish()
 
     def _stopping(self, stop: StopSignals) -> bool:
-        """Whether to stop after this iteration. Processes agree at log intervals (one small
-        collective), so that all of them stop at the same iteration."""
+        """Whether to stop after this iteration. Processes agree every STOP_CHECK_EVERY
+        iterations (or each log interval if shorter) with one small collective, so that all of
+        them stop at the same iteration, well within the 30 s torchrun allows after a signal."""
         if not self.group.distributed:
             return stop.requested
-        if self.step % self.config["train"]["log_every"]:
+        if self.step % min(self.config["train"]["log_every"], STOP_CHECK_EVERY):
             return False
         return any_process(stop.requested, self.group, self.device)
 
@@ -380,12 +400,17 @@ class Trainer:
         def due(every: int) -> bool:
             return last or (every > 0 and self.step % every == 0)
 
+        evaluate = due(train["eval_every"]) if train["eval_every"] else last
+        draw = due(train["plot_every"]) if train["plot_every"] else evaluate
+        saving = last or (train["checkpoint_every"] > 0 and self.step % train["checkpoint_every"] == 0)
+        if self.group.distributed and (evaluate or draw or saving or due(train["log_every"])):
+            broadcast_buffers(
+                list(self.gan.nets.values()) + ([self.gan.ema] if self.gan.ema is not None else []), self.group
+            )
         record: dict[str, Any] = {}
         if due(train["log_every"]):
             record.update(self._train_record())
             bar.set_postfix({k: f"{record[k]:.3f}" for k in ("d_loss", "g_loss", "d_accuracy") if k in record})
-        evaluate = due(train["eval_every"]) if train["eval_every"] else last
-        draw = due(train["plot_every"]) if train["plot_every"] else evaluate
         snapshot = self.snapshot(measure=evaluate) if evaluate or draw else None
         if snapshot is not None and evaluate:
             record.update({f"eval/{k}": v for k, v in snapshot.measures.items()})
@@ -506,6 +531,9 @@ class Trainer:
         found = checkpoint.load_latest(run.checkpoints, "cpu")
         if found is not None:
             self.load_state_dict(found[1])
+        if not same_everywhere(self.step, self.group, self.device):
+            raise RunError(f"the processes found different checkpoints in {run.checkpoints} (this one: iteration "
+                           f"{self.step}); every machine must see the same run folder")  # fmt: skip
         if self.run is not None:
             self.records = self.run.keep_records_until(self.step)
         return None if found is None else found[0]

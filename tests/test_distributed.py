@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -98,3 +99,21 @@ def test_a_global_batch_that_does_not_split_is_a_clear_error(tmp_path):
     assert done.returncode != 0
     assert "data.batch_size (33) is the global batch and must divide evenly among the 2 processes" in done.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_what_two_processes_evaluate_is_what_rank_0_saved(tmp_path):
+    """Batch-norm statistics (updated from each process's own slice, also in frozen G) are taken
+    from rank 0 before evaluating, so the logged measures are those of the saved generator."""
+    settings = ["data.limit=512", "data.batch_size=32", "model.g_width=8", "model.d_width=8", "train.steps=12",
+                "train.log_every=6", "train.ema_decay=0.5", "eval.n_samples=200", "train.dist_timeout=120",
+                "train.tensorboard=off"]  # fmt: skip
+    args = ["train", "dcgan", *[a for s in settings for a in ("--set", s)], "--name", "bn"]
+    done = subprocess.run(torchrun(*args), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    run = tmp_path / "runs" / "bn"
+    logged = json.loads((run / "summary.json").read_text())["measures"]
+    again = gankit("eval", str(run), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    recomputed = json.loads((run / "eval.json").read_text())["measures"]
+    assert recomputed["confidence"] == pytest.approx(logged["confidence"], rel=1e-6)
+    assert recomputed["spread_ratio"] == pytest.approx(logged["spread_ratio"], rel=1e-6)

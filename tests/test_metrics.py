@@ -164,7 +164,9 @@ def test_training_logs_protocol_stamped_metrics_and_keeps_the_best(tmp_path):
         assert key in result.measures
     protocol = evaluated[-1]["protocol"]
     assert protocol["features"] == "domain-lenet" and protocol["n_fake"] == 500 and protocol["n_real"] == 2000
-    assert len(protocol["weights_sha256"]) == 64 and protocol["kid"]["subset_size"] == 1000
+    assert len(protocol["weights_sha256"]) == 64
+    # the sizes actually used: KID subsets no larger than the fakes, equal sets for PR and DC
+    assert protocol["kid"]["subset_size"] == 500 and protocol["pr_dc"]["real"] == protocol["pr_dc"]["fake"] == 500
     best = gankit.load(result.run_dir / "checkpoints" / "best.safetensors")
     fids = {r["step"]: r["eval/fid"] for r in evaluated}
     assert best.step == min(fids, key=fids.get)
@@ -187,3 +189,32 @@ def test_metrics_need_image_data():
 def test_best_needs_its_metric():
     with pytest.raises(ConfigError, match="eval.best = recall needs 'pr' in eval.metrics"):
         resolve("dcgan", overrides=['eval.metrics=["fid"]', "eval.best=recall"])
+
+
+def test_inception_score_uses_equal_splits():
+    # 25 samples in 10 splits: 10 splits of 2 (the last 5 left out), not 9 uneven chunks
+    one_hot = torch.eye(5, dtype=torch.float64).repeat(5, 1)  # classes 0-4 in turn
+    mean, spread = inception_score(one_hot, splits=10)
+    assert mean == pytest.approx(2.0) and spread == pytest.approx(0.0)
+
+
+def test_too_few_generated_images_and_nan_are_handled():
+    from gankit.metrics.images import better
+
+    with pytest.raises(ConfigError, match="eval.n_samples is 5; the image metrics need at least 20 generated images"):
+        resolve_and_build(["eval.n_samples=5"])
+    assert not better("fid", float("nan"), None) and better("fid", 3.0, float("nan")) and better("fid", 2.0, 3.0)
+    assert better("precision", 0.9, 0.8) and not better("precision", 0.7, 0.8)
+
+
+def resolve_and_build(overrides: list[str]) -> object:
+    from gankit.data import build_target
+    from gankit.metrics.images import ImageMetrics
+
+    config = resolve("mnist-mlp", overrides=['eval.metrics=["fid"]', "data.limit=100", *overrides])
+    return ImageMetrics.from_config(config["eval"], build_target(config["data"]), "mnist")
+
+
+def test_inception_score_with_inception_features_is_refused_before_training():
+    with pytest.raises(ConfigError, match="eval.metrics = is needs class probabilities"):
+        resolve_and_build(['eval.metrics=["is"]', "eval.features=inception"])

@@ -60,11 +60,15 @@ def domain_features(classifier: DomainClassifier) -> FeatureNetwork:
     """The domain classifier's 128-d penultimate features and its class probabilities."""
     model = classifier.model.eval()
 
+    def prepared(images: Tensor) -> Tensor:
+        device = next(model.parameters()).device  # generated images may come from another device
+        return prepare(to_unit(images.to(device)), classifier.channels)
+
     def extract(images: Tensor) -> Tensor:
-        return model.features(prepare(to_unit(images), classifier.channels))
+        return model.features(prepared(images))
 
     def classify(images: Tensor) -> Tensor:
-        return F.softmax(model(prepare(to_unit(images), classifier.channels)), 1)
+        return F.softmax(model(prepared(images)), 1)
 
     return FeatureNetwork(
         "domain-lenet", classifier.weights_hash,

@@ -30,6 +30,7 @@ FEATURES = ("domain", "inception")
 MAX_REAL = 50_000  # the usual reference size; more adds time, not precision
 KEEP = 10_000  # features kept for KID, precision/recall and density/coverage
 KID_SUBSETS, KID_SUBSET_SIZE, PR_K, DC_K, IS_SPLITS = 100, 1000, 3, 5, 10
+MIN_FAKE = 20  # fewer generated images make FID singular and the k-NN measures meaningless
 
 
 def cache_dir() -> Path:
@@ -50,12 +51,20 @@ def reference_features(network: FeatureNetwork, images: Tensor, name: str) -> Re
     """The real images' features, read from the cache when this exact data and network were seen."""
     data_hash = content_hash(images)
     key = f"{name}-{data_hash[:16]}-{network.weights_sha256[:16]}-{len(images)}"
-    with file_lock(cache_dir() / f"{key}.lock"):  # one process extracts, the others then read
+    try:
+        lock = file_lock(cache_dir() / f"{key}.lock")
+        lock.__enter__()
+    except OSError as exc:  # an unwritable cache: compute without it
+        log.warning("could not use the reference cache %s: %s", cache_dir(), exc.strerror or exc)
+        return _load_or_extract(network, images, data_hash, None)
+    try:  # one process extracts, the others then read
         return _load_or_extract(network, images, data_hash, cache_dir() / f"{key}.safetensors")
+    finally:
+        lock.__exit__(None, None, None)
 
 
-def _load_or_extract(network: FeatureNetwork, images: Tensor, data_hash: str, path: Path) -> Reference:
-    if path.is_file():
+def _load_or_extract(network: FeatureNetwork, images: Tensor, data_hash: str, path: Path | None) -> Reference:
+    if path is not None and path.is_file():
         try:
             with safetensors.safe_open(str(path), framework="pt") as f:
                 meta, tensors = json.loads(f.metadata()["gankit"]), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
@@ -75,6 +84,8 @@ def _load_or_extract(network: FeatureNetwork, images: Tensor, data_hash: str, pa
     reference = Reference(stats, torch.cat(kept).contiguous(), len(images), data_hash)
     meta = {"count": len(images), "preprocessing": network.preprocessing, "features": network.name}
     state = {"total": stats.total, "outer": stats.outer, "kept": reference.kept}
+    if path is None:
+        return reference
     try:
         atomic_write_bytes(path, safetensors.torch.save(state, metadata={"gankit": json.dumps(meta)}))
     except OSError as exc:
@@ -91,16 +102,30 @@ class ImageMetrics:
         self._reference: Reference | None = None
 
     @classmethod
-    def from_config(cls, evaluation: Mapping[str, Any], target: Any, data_name: str) -> ImageMetrics | None:
-        """The metrics `eval.metrics` asks for, checked now so that a bad setting fails before training."""
-        if not evaluation["metrics"]:
+    def from_config(
+        cls, evaluation: Mapping[str, Any], target: Any, data_name: str, device: torch.device | str = "cpu"
+    ) -> ImageMetrics | None:
+        """The metrics `eval.metrics` asks for, checked now so that a bad setting fails before
+        training; the feature network runs on `device`."""
+        if not cls.check(evaluation, target, data_name):
             return None
-        dataset = getattr(target, "dataset", None)
-        if dataset is None or getattr(target, "value_range", None) is None:
+        network = feature_network(evaluation["features"], target, device)
+        return cls(evaluation["metrics"], network, target.dataset["x"], data_name, evaluation["n_real"])
+
+    @staticmethod
+    def check(evaluation: Mapping[str, Any], target: Any, data_name: str) -> bool:
+        """Whether metrics are asked for; a ConfigError for a setting they cannot work with.
+        Cheap (no feature network is built), so every process can check before training."""
+        if not evaluation["metrics"]:
+            return False
+        if getattr(target, "dataset", None) is None or getattr(target, "value_range", None) is None:
             raise ConfigError(f"eval.metrics ({', '.join(evaluation['metrics'])}) need image data; "
                               f"data.target {data_name} is not images")  # fmt: skip
-        return cls(evaluation["metrics"], feature_network(evaluation["features"], target), dataset["x"], data_name,
-                   evaluation["n_real"])  # fmt: skip
+        if "is" in evaluation["metrics"] and evaluation["features"] == "inception":
+            raise ConfigError("eval.metrics = is needs class probabilities, which the FID Inception file does not "
+                              "give; use eval.features = domain for IS, or drop is")  # fmt: skip
+        check_fake_count(evaluation["n_samples"], "eval.n_samples")
+        return True
 
     @property
     def reference(self) -> Reference:
@@ -110,36 +135,49 @@ class ImageMetrics:
 
     def __call__(self, fake: Tensor) -> tuple[dict[str, float], dict[str, Any]]:
         """Values of the asked metrics for uint8 generated images, and their protocol."""
+        check_fake_count(len(fake), "the number of generated images")
         reference = self.reference
         fake_features = self.network.features(fake)
         values: dict[str, float] = {}
         kept = fake_features[:KEEP]
+        # the k-NN measures depend on the set sizes: compare equal numbers, as both papers do
+        pick = torch.randperm(len(reference.kept), generator=torch.Generator().manual_seed(0))[: len(kept)]
+        real_matched = reference.kept[pick.sort().values]
+        kid_size = min(KID_SUBSET_SIZE, len(reference.kept), len(kept))
         if "fid" in self.metrics:
             values["fid"] = fid(reference.stats, GaussianStats.of(fake_features))
         if "kid" in self.metrics:
-            values["kid"], values["kid_std"] = kid(reference.kept, kept, KID_SUBSETS, KID_SUBSET_SIZE)
+            values["kid"], values["kid_std"] = kid(reference.kept, kept, KID_SUBSETS, kid_size)
         if "is" in self.metrics:
             values["is"], values["is_std"] = inception_score(self.network.probabilities(fake), IS_SPLITS)
         if "pr" in self.metrics:
-            values["precision"], values["recall"] = precision_recall(reference.kept, kept, PR_K)
+            values["precision"], values["recall"] = precision_recall(real_matched, kept, PR_K)
         if "dc" in self.metrics:
-            values["density"], values["coverage"] = density_coverage(reference.kept, kept, DC_K)
+            values["density"], values["coverage"] = density_coverage(real_matched, kept, DC_K)
         protocol = {
             **self.network.protocol,
             "n_fake": len(fake),
             "n_real": reference.count,
             "reference": f"{self.name}: the run's training images ({reference.count}, sha256 {reference.data_sha256[:16]}…)",
-            "kept_for_kid_pr_dc": {"real": len(reference.kept), "fake": len(kept)},
-            "kid": {"subsets": KID_SUBSETS, "subset_size": KID_SUBSET_SIZE, "kernel": "(x·y/d + 1)^3"},
-            "pr_k": PR_K, "dc_k": DC_K, "is_splits": IS_SPLITS,
+            "kid": {"subsets": KID_SUBSETS, "subset_size": kid_size, "kernel": "(x·y/d + 1)^3",
+                    "drawn_from": {"real": len(reference.kept), "fake": len(kept)}},
+            "pr_dc": {"real": len(real_matched), "fake": len(kept), "pr_k": PR_K, "dc_k": DC_K,
+                      "real_subset": "seeded random (seed 0) of the first 10,000 reference features"},
+            "is_splits": IS_SPLITS, "std": "over KID subsets / IS splits, n − 1",
         }  # fmt: skip
         return values, protocol
 
 
-def feature_network(name: str, target: Any) -> FeatureNetwork:
-    """`domain` (the target's own classifier) or `inception` (the FID Inception-v3)."""
+def check_fake_count(n: int, what: str) -> None:
+    if n < MIN_FAKE:
+        raise ConfigError(f"{what} is {n}; the image metrics need at least {MIN_FAKE} generated images "
+                          "(FID and KID want thousands)")  # fmt: skip
+
+
+def feature_network(name: str, target: Any, device: torch.device | str = "cpu") -> FeatureNetwork:
+    """`domain` (the target's own classifier) or `inception` (the FID Inception-v3, on `device`)."""
     if name == "inception":
-        return inception_features()
+        return inception_features(device)
     classifier = getattr(target, "classifier", None)
     if classifier is None:
         raise ConfigError("eval.features = domain needs a dataset with a domain classifier (mnist, fashion-mnist "
@@ -149,6 +187,8 @@ def feature_network(name: str, target: Any) -> FeatureNetwork:
 
 def better(metric: str, value: float, best: float | None) -> bool:
     """Whether `value` of `metric` improves on `best`."""
-    if best is None:
+    if value != value:  # NaN never improves
+        return False
+    if best is None or best != best:
         return True
     return value < best if metric in LOWER_IS_BETTER else value > best

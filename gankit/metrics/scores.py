@@ -113,8 +113,10 @@ def kid(real: Tensor, fake: Tensor, subsets: int = 100, subset_size: int = 1000,
 def inception_score(probabilities: Tensor, splits: int = 10) -> tuple[float, float]:
     """exp(E_x KL(p(y|x) ‖ p(y))) per split (Salimans et al.), mean and standard deviation."""
     p = _f64(probabilities)
+    splits = max(1, min(splits, len(p)))
+    size = len(p) // splits  # equal splits; the remainder is left out, as Salimans et al.'s code does
     scores = []
-    for part in p.chunk(splits):
+    for part in p[: size * splits].split(size):
         marginal = part.mean(0, keepdim=True)
         kl = (part * (part.clamp_min(1e-30).log() - marginal.clamp_min(1e-30).log())).sum(1)
         scores.append(kl.mean().exp())
