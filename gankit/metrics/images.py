@@ -98,7 +98,11 @@ class ImageMetrics:
 
     def __init__(self, metrics: Sequence[str], network: FeatureNetwork, real: Tensor, name: str, n_real: int) -> None:
         self.metrics, self.network, self.name = list(metrics), network, name
-        self.real = real[: n_real or MAX_REAL]
+        count = min(len(real), n_real or MAX_REAL)
+        if count < len(real):  # a seeded random subset: a folder's images come sorted, class by class
+            pick = torch.randperm(len(real), generator=torch.Generator().manual_seed(0))[:count]
+            real = real[pick.sort().values]
+        self.real = real
         self._reference: Reference | None = None
 
     @classmethod
@@ -158,7 +162,8 @@ class ImageMetrics:
             **self.network.protocol,
             "n_fake": len(fake),
             "n_real": reference.count,
-            "reference": f"{self.name}: the run's training images ({reference.count}, sha256 {reference.data_sha256[:16]}…)",
+            "reference": f"{self.name}: {reference.count} of the run's training images (all, or a seed-0 random "
+                         f"subset), sha256 {reference.data_sha256[:16]}…",
             "kid": {"subsets": KID_SUBSETS, "subset_size": kid_size, "kernel": "(x·y/d + 1)^3",
                     "drawn_from": {"real": len(reference.kept), "fake": len(kept)}},
             "pr_dc": {"real": len(real_matched), "fake": len(kept), "pr_k": PR_K, "dc_k": DC_K,
