@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from . import checkpoint
 from .config import resolve
 from .data import Target, TargetInfo, build_target
-from .distributed import group_from_environment
+from .distributed import broadcast_text, group_from_environment
 from .engine import Trainer, load_gan_weights, resolve_device, take_snapshot
 from .errors import CheckpointError, RunError
 from .interpolate import WALKS
@@ -69,12 +69,14 @@ def train(
     resolved = resolve(preset, config_files, overrides, base=dict(config) if config else None)
     group = group_from_environment()
     trainer = Trainer(resolved, progress=progress and group.main, group=group)
-    if not group.main:  # under torchrun only rank 0 writes a run folder
+    if not group.main:  # under torchrun only rank 0 writes a run folder; the others learn its name
         try:
-            return TrainResult(Path(runs_dir), trainer.fit())
+            path = Path(broadcast_text("", group, trainer.device))
+            return TrainResult(path, trainer.fit())
         finally:
             trainer.close()
     run = RunDir.create(runs_dir, name or resolved["name"] or resolved["preset"] or "run", unique=name is None)
+    broadcast_text(str(run.path), group, trainer.device)
     resolved["name"] = run.path.name
     run.lock()
     try:

@@ -140,3 +140,16 @@ def same_everywhere(value: int, group: Group, device: torch.device) -> bool:
     dist.all_reduce(low, op=dist.ReduceOp.MIN)
     dist.all_reduce(high, op=dist.ReduceOp.MAX)
     return int(low.item()) == int(high.item())
+
+
+def broadcast_text(text: str, group: Group, device: torch.device) -> str:
+    """Rank 0's `text` on every process (as bytes in tensors: no pickling)."""
+    if not group.distributed:
+        return text
+    data = torch.tensor(list(text.encode()), dtype=torch.uint8, device=device)
+    size = torch.tensor([len(data)], device=device)
+    dist.broadcast(size, src=0)
+    if not group.main:
+        data = torch.empty(int(size.item()), dtype=torch.uint8, device=device)
+    dist.broadcast(data, src=0)
+    return bytes(data.tolist()).decode()
