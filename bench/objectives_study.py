@@ -163,6 +163,8 @@ def main() -> None:
                   f"![{target}](images/objectives/{picture.name})", ""]  # fmt: skip
     if not args.skip_images:
         lines += ["## Images: DCGAN (widths 32, batch 64), 1,000 iterations, seed 0", "",
+                  "D normalises with batch norm, and with layer norm under the gradient penalty",
+                  "(`model.d_norm = auto`: the penalty is per sample, batch norm couples the samples).",
                   "Scored by the domain classifier on 2,000 samples: mean top-class confidence (real test",
                   "images: ≈ 0.99), classes covered (of 10) and KL of the predicted class histogram to the data's.",
                   "", "| data | objective | confidence | classes covered | class KL | minutes |", "|---|---|---|---|---|---|"]  # fmt: skip

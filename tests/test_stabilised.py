@@ -7,6 +7,7 @@ generator (sliced W1 ≈ 1.3: every sample near the centre)."""
 from __future__ import annotations
 
 import pytest
+import torch
 
 from gankit.config import resolve
 from gankit.engine import Trainer
@@ -74,3 +75,15 @@ def test_a_collapsed_generator_is_reported_in_the_summary():
     summary = trainer.fit()
     assert summary["measures"]["spread_ratio"] < 0.25
     assert any("mode collapse?" in w for w in summary["warnings"])
+
+
+def test_a_penalised_dcgan_critic_judges_each_sample_alone():
+    """A gradient penalty treats samples one by one, so the DCGAN critic under it drops batch norm
+    (layer norm instead): a sample's score must not depend on the rest of its batch."""
+    x = torch.randn(8, 1, 28, 28)
+    for overrides, independent in ((["loss.gp=10"], True), ([], False)):
+        D = Trainer(
+            resolve("dcgan", overrides=["data.limit=64", "data.batch_size=8", "model.d_width=8", *overrides])
+        ).gan.nets["D"]
+        together, alone = D(x)[:1], D(x[:1].repeat(8, 1, 1, 1))[:1]
+        assert torch.allclose(together, alone, atol=1e-5) == independent, overrides

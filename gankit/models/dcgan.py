@@ -70,11 +70,27 @@ class DCGANGenerator(nn.Module):
         return self.net(z[:, :, None, None])
 
 
+# D's normalisation between convolutions. A gradient penalty is a per-sample quantity, and batch
+# norm couples the samples of a batch, so WGAN-GP's authors use layer norm (here GroupNorm with
+# one group: normalised over channels and positions of each sample) or none in the critic.
+NORMS: dict[str, Any] = {
+    "batch": lambda c: [nn.BatchNorm2d(c)],
+    "layer": lambda c: [nn.GroupNorm(1, c)],
+    "none": lambda c: [],
+}
+
+
 class DCGANDiscriminator(nn.Module):
     """C×R×R image (with label planes when conditional) → one real/fake logit."""
 
     def __init__(
-        self, channels: int, resolution: int, width: int = 64, num_classes: int = 0, embed_dim: int = 0
+        self,
+        channels: int,
+        resolution: int,
+        width: int = 64,
+        num_classes: int = 0,
+        embed_dim: int = 0,
+        norm: str = "batch",
     ) -> None:
         super().__init__()
         base, doublings = plan(resolution)
@@ -85,7 +101,7 @@ class DCGANDiscriminator(nn.Module):
             nn.LeakyReLU(0.2, True),
         ]
         for _ in range(doublings - 1):
-            layers += [nn.Conv2d(c, c * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c * 2), nn.LeakyReLU(0.2, True)]
+            layers += [nn.Conv2d(c, c * 2, 4, 2, 1, bias=False), *NORMS[norm](c * 2), nn.LeakyReLU(0.2, True)]
             c *= 2
         layers += [nn.Conv2d(c, 1, base, 1, 0, bias=False), nn.Flatten(0)]
         self.net = nn.Sequential(*layers)
@@ -104,6 +120,9 @@ class DCGANSettings:
     d_width: int = setting(64, "channels of D's first layer (doubling towards its output)", min=1)
     conditional: bool = setting(False, "class-conditional G and D (needs labelled data)")
     embed_dim: int = setting(10, "size of the label embedding (D sees it as that many constant planes)", min=1)
+    d_norm: str = setting("auto", "D's normalisation: batch, layer, none, or auto (batch; layer when a gradient "
+                          "penalty is on, since batch norm couples the samples the penalty treats one by one)",
+                          choices=("auto", "batch", "layer", "none"))  # fmt: skip
 
 
 @MODELS.register("dcgan", "all-convolutional DCGAN for 28–128 px, grey or colour", DCGANSettings)
@@ -116,7 +135,11 @@ def build_dcgan(config: dict[str, Any], target: TargetInfo) -> StandardGAN:
     generator = DCGANGenerator(
         m["latent_dim"], channels, resolution, m["g_width"], output_layer(target), classes, m["embed_dim"]
     )
-    discriminator = DCGANDiscriminator(channels, resolution, m["d_width"], classes, m["embed_dim"])
+    norm = m["d_norm"]
+    if norm == "auto":
+        penalised = config["loss"]["gp"] or config["loss"]["r1"] or config["loss"]["r2"]
+        norm = "layer" if penalised else "batch"
+    discriminator = DCGANDiscriminator(channels, resolution, m["d_width"], classes, m["embed_dim"], norm)
     init_dcgan(generator)
     init_dcgan(discriminator)
     return StandardGAN.from_config(
