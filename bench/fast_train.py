@@ -11,7 +11,8 @@ Adam. Workloads: (a) the toy ring GAN (MLPs 2×128, batch 512), (b) DCGAN 64×64
 128 and at larger batches, (c) DCGAN at 28 and 32 px, one channel. Image data are random bytes
 in an .npz (speed does not depend on their content).
 
-Printed per workload: iterations/s and images/s of each variant, the ratio to the reference,
+First, on a GPU, a correctness check: one captured iteration against the eager one (the
+script stops if they differ). Printed per workload: iterations/s and images/s of each variant, the ratio to the reference,
 and model-FLOP utilisation: FLOPs of one reference iteration (torch.utils.flop_counter) times
 iterations/s, over the bf16 matrix-multiply rate measured in the same run.
 """
@@ -34,6 +35,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from gankit.config import resolve
 from gankit.engine import Trainer
+from gankit.graphs import GraphedStep, set_capturable
 
 
 def synchronize(device: torch.device) -> None:
@@ -94,6 +96,31 @@ def reference_step(trainer: Trainer, data: torch.Tensor, batch: int) -> Callable
     return step
 
 
+def check_captured_step(device: torch.device) -> None:
+    """One iteration replayed from a CUDA graph must update the weights as the eager iteration
+    does (toy ring, fp32, both with capturable Adam); stops the benchmark when it does not."""
+    config = resolve("ring", overrides=["device=cuda", "train.tensorboard=off", "model.g_hidden=[32, 32]",
+                                        "model.d_hidden=[32, 32]", "data.batch_size=32"])  # fmt: skip
+    eager, graphed = Trainer(config), Trainer(config)
+    for optimizer in eager.optimizers.values():
+        set_capturable(optimizer, True, device)  # the same Adam arithmetic on both sides
+    graphed._step = GraphedStep(graphed)
+    for _ in range(GraphedStep.warmup + 1):  # warm-up iterations, then the first replay
+        eager.train_step()
+        graphed._step()
+    if graphed._step.graph is None:
+        raise SystemExit("check failed: the training iteration was not captured (see the warning above)")
+    worst = 0.0
+    for (key, a), b in zip(eager.gan.state_dict().items(), graphed.gan.state_dict().values()):
+        if isinstance(a, torch.Tensor) and a.is_floating_point():
+            if not torch.allclose(a, b, rtol=1e-5, atol=1e-7):
+                raise SystemExit(
+                    f"check failed: {key} differs after a captured iteration (max {(a - b).abs().max():.3g})"
+                )
+            worst = max(worst, float((a - b).abs().max()))
+    print(f"check: a captured iteration updates the weights as the eager one does (max |difference| {worst:.2e})")
+
+
 def workloads(folder: Path, quick: bool) -> dict[str, tuple[str, list[str], int]]:
     """name → (preset, overrides, batch): the benchmark's training setups."""
     n = 512 if quick else 4096
@@ -139,6 +166,8 @@ def main() -> None:
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"
     print(f"device: {name}, torch {torch.__version__}")
+    if device.type == "cuda":
+        check_captured_step(device)
     peak = matmul_rate(device, args.quick)
     print(f"measured bf16 matmul rate: {peak / 1e12:.1f} TFLOP/s")
     with tempfile.TemporaryDirectory() as tmp:

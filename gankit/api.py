@@ -227,8 +227,7 @@ class LoadedGAN:
         n = n or ev["n_samples"]
         seed = ev["seed"] if seed is None else seed
         ev = {**ev, "n_samples": n}
-        device = next(self.gan.parameters()).device
-        image_metrics = ImageMetrics.from_config(ev, self.target, self.config["data"]["target"], device)
+        image_metrics = ImageMetrics.from_config(ev, self.target, self.config["data"]["target"], self.device)
         snapshot = take_snapshot(self.gan, self.target, n, seed, True, image_metrics)
         return {
             "step": self.step,

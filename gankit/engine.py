@@ -213,14 +213,14 @@ class Trainer:
         self.config = config
         self.run = run
         self.progress = progress
-        self.device = resolve_device(config["device"], group or group_from_environment())
+        self.group = group or group_from_environment()
+        self.device = resolve_device(config["device"], self.group)
         seed_everything(config["seed"])
         self.target = build_target(config["data"])
         self.info = TargetInfo.of(self.target)
         if gan is not None:
             gan.configure(config["train"])
         self.gan = (gan or build_model(config, self.info)).to(self.device)
-        self.group = group or group_from_environment()
         self._speed_up(config["train"])
         ImageMetrics.check(config["eval"], self.target, config["data"]["target"])  # on every process, first
         self._distribute(config)
@@ -309,9 +309,10 @@ class Trainer:
 
     # ------------------------------------------------------------------ one iteration
 
-    def train_step(self) -> None:
-        """One iteration: every player's updates, their statistics added to the running means."""
-        for stats in self.updates(self.data.next):
+    def train_step(self, next_batch: Callable[[], dict[str, Tensor]] | None = None) -> None:
+        """One iteration: every player's updates (on batches from `next_batch`, the data source by
+        default), their statistics added to the running means."""
+        for stats in self.updates(next_batch or self.data.next):
             self.means.add(stats)
 
     def updates(self, next_batch: Callable[[], dict[str, Tensor]]) -> list[dict[str, Tensor]]:
@@ -402,8 +403,8 @@ class Trainer:
 
         evaluate = due(train["eval_every"]) if train["eval_every"] else last
         draw = due(train["plot_every"]) if train["plot_every"] else evaluate
-        saving = last or (train["checkpoint_every"] > 0 and self.step % train["checkpoint_every"] == 0)
-        if self.group.distributed and (evaluate or draw or saving or due(train["log_every"])):
+        periodic_checkpoint = not last and train["checkpoint_every"] > 0 and self.step % train["checkpoint_every"] == 0
+        if self.group.distributed and (evaluate or draw or last or periodic_checkpoint or due(train["log_every"])):
             broadcast_buffers(
                 list(self.gan.nets.values()) + ([self.gan.ema] if self.gan.ema is not None else []), self.group
             )
@@ -433,7 +434,7 @@ class Trainer:
             grid = due(train["grid_every"]) if train["grid_every"] else draw
             if grid:
                 self.watcher.sample_grid(self.step)
-        if self.run and not last and train["checkpoint_every"] and self.step % train["checkpoint_every"] == 0:
+        if self.run and periodic_checkpoint:
             self.save_checkpoint()
 
     def _keep_best(self, record: dict[str, Any]) -> None:
@@ -500,13 +501,13 @@ class Trainer:
         try:
             for name, opt in self.optimizers.items():
                 opt.load_state_dict(state["optim"][name])
+                # a checkpoint written under a CUDA graph holds the capturable form: back to the config's
+                set_capturable(opt, bool(self.config["optim"][name].get("capturable", False)), self.device)
             self.data.load_state_dict(state["data"])
             self.noise_rng.set_state(state["noise_rng"])
             restore_global_rng(state["global_rng"])
             self.means.load_state_dict(state["means"], self.device)
             self.precision.load_state_dict(state.get("precision"))
-            for name, opt in self.optimizers.items():  # a checkpoint written under a CUDA graph
-                set_capturable(opt, bool(self.config["optim"][name].get("capturable", False)), self.device)
         except (KeyError, RuntimeError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise CheckpointError(f"checkpoint does not match this model and config: {first}") from None

@@ -232,9 +232,7 @@ class GraphedStep:
             set_capturable(optimizer, False, trainer.device)
         self.eager, self.graph = True, None
         pending = iter(batches)
-        stats = trainer.updates(lambda: next(pending) if batches else trainer.data.next())
-        for s in stats:
-            trainer.means.add(s)
+        trainer.train_step((lambda: next(pending)) if batches else None)  # this iteration's batches, if drawn
 
 
 def set_capturable(optimizer: torch.optim.Optimizer, capturable: bool, device: torch.device) -> None:

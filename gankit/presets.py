@@ -102,11 +102,12 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+def _adam(lr_d: float, lr_g: float, betas: list[float]) -> dict[str, Any]:
+    return {"D": {"name": "Adam", "lr": lr_d, "betas": betas}, "G": {"name": "Adam", "lr": lr_g, "betas": betas}}
+
+
 # Image presets. The data root comes from $GANKIT_DATA (or data.root); see docs/datasets.md.
-_DCGAN_OPTIM = {
-    "D": {"name": "Adam", "lr": 2e-4, "betas": [0.5, 0.999]},
-    "G": {"name": "Adam", "lr": 2e-4, "betas": [0.5, 0.999]},
-}
+_DCGAN_OPTIM = _adam(2e-4, 2e-4, [0.5, 0.999])
 _IMAGE_TRAIN = {
     "steps": 5000,
     "log_every": 100,
@@ -131,10 +132,7 @@ _MNIST_MLP = {
     "model": _MNIST_MLP_MODEL,
     "loss": {"objective": "non-saturating"},
     # TensorFlow's AdamOptimizer() defaults, as the seed uses
-    "optim": {
-        "D": {"name": "Adam", "lr": 1e-3, "betas": [0.9, 0.999]},
-        "G": {"name": "Adam", "lr": 1e-3, "betas": [0.9, 0.999]},
-    },
+    "optim": _adam(1e-3, 1e-3, [0.9, 0.999]),
     "train": {"steps": 20000, "log_every": 200, "eval_every": 2000, "grid_every": 1000, "checkpoint_every": 5000},
     "eval": {"grid_rows": 4, "grid_cols": 4},
 }
@@ -184,10 +182,6 @@ def _stabilised(description: str, loss: dict, optim: dict, train: dict, **sectio
 # tanh critic is nearly linear and WGAN found 0 of 8 ring modes in 3000 iterations (2 seeds);
 # with ReLU, 6 (WGAN) and 8 (WGAN-GP, 31% high quality). Measured: docs/objectives.md.
 _RELU_TOY_MODEL = {**_TOY_2D_MODEL, "g_activation": ["relu"], "d_activation": ["relu"]}
-
-
-def _adam(lr_d: float, lr_g: float, betas: list[float]) -> dict[str, Any]:
-    return {"D": {"name": "Adam", "lr": lr_d, "betas": betas}, "G": {"name": "Adam", "lr": lr_g, "betas": betas}}
 
 
 _RESNET_CIFAR = {

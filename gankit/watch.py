@@ -42,16 +42,23 @@ def tensorboard_available(mode: str) -> bool:
 
 def write_picture(path: Path, frames: list[np.ndarray], seconds_per_frame: float = 0.2, hold_last: float = 0) -> None:
     """H×W×C uint8 arrays as a PNG (one frame) or an animated GIF, written atomically."""
+    atomic_write_bytes(path, encode_picture(path.suffix, frames, seconds_per_frame, hold_last))
+
+
+def encode_picture(
+    suffix: str, frames: list[np.ndarray], seconds_per_frame: float = 0.2, hold_last: float = 0
+) -> bytes:
+    """The bytes of a PNG (one frame) or, for suffix .gif, an animated GIF."""
     images = [Image.fromarray(f[:, :, 0] if f.shape[2] == 1 else f) for f in frames]
     buffer = io.BytesIO()
-    if path.suffix.lower() == ".gif":
+    if suffix.lower() == ".gif":
         durations = [int(seconds_per_frame * 1000)] * len(images)
         durations[-1] = int((hold_last or seconds_per_frame) * 1000)
         rgb = [image.convert("RGB") for image in images]
         rgb[0].save(buffer, format="GIF", save_all=True, append_images=rgb[1:], duration=durations, loop=0)
     else:
         images[0].save(buffer, format="PNG")
-    atomic_write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
 def save_grid(images: Tensor, path: Path, cols: int) -> None:
@@ -129,8 +136,9 @@ class Watcher:
         noise, labels, cols = self.grid
         samples, _ = self.gan.generate(len(noise), None, labels, noise)
         grid = make_grid(self.info.to_images(samples).cpu(), cols)
-        write_picture(self.folder / "grids" / f"grid-{step:08d}.png", [grid])
-        write_picture(self.plots / "samples-grid.png", [grid])
+        png = encode_picture(".png", [grid])  # encoded once, written twice
+        atomic_write_bytes(self.folder / "grids" / f"grid-{step:08d}.png", png)
+        atomic_write_bytes(self.plots / "samples-grid.png", png)
         if self.writer is not None:
             self.writer.add_image("samples", grid, step, dataformats="HWC")
 

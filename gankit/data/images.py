@@ -580,12 +580,17 @@ def list_images(folder: str | Path) -> list[Path]:
     return sorted(files, key=lambda p: p.relative_to(folder).as_posix())
 
 
+def _required_path(s: dict, target: str, expected: str) -> Path:
+    """data.path of a target that has no default location; a ConfigError naming what it should be."""
+    if not s["path"]:
+        raise ConfigError(f"data.path is required for the {target} target: {expected}")
+    return Path(s["path"]).expanduser()
+
+
 @TARGETS.register("folder", "any folder of images (recursive), optionally classed by sub-folder", FolderSettings)
 def image_folder(s: dict) -> ImageDataset:
     """Every image under `path`, labelled by first-level sub-folder when `classes` is set."""
-    if not s["path"]:
-        raise ConfigError("data.path is required for the folder target: a folder of images (searched recursively)")
-    folder = Path(s["path"]).expanduser()
+    folder = _required_path(s, "folder", "a folder of images (searched recursively)")
     if not folder.is_dir():
         raise DataError(f"folder {folder} (data.path) does not exist or is not a folder")
     files = list_images(folder)
@@ -645,9 +650,7 @@ def _npz_images(array: np.ndarray, path: Path, key: str) -> Tensor:
 @TARGETS.register("npz", "images (and labels) from a NumPy .npz file", NpzSettings)
 def npz(s: dict) -> ImageDataset:
     """Images (and labels) from a .npz file, read without pickle."""
-    if not s["path"]:
-        raise ConfigError("data.path is required for the npz target: a .npz file with images under x or images")
-    path = Path(s["path"]).expanduser()
+    path = _required_path(s, "npz", "a .npz file with images under x or images")
     if not path.is_file():
         raise DataError(f"{path} (data.path) does not exist; expected a .npz file with images under x or images")
     if not zipfile.is_zipfile(path):

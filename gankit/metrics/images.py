@@ -4,6 +4,7 @@ dataset content and protocol, and the protocol returned beside every set of numb
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -51,16 +52,13 @@ def reference_features(network: FeatureNetwork, images: Tensor, name: str) -> Re
     """The real images' features, read from the cache when this exact data and network were seen."""
     data_hash = content_hash(images)
     key = f"{name}-{data_hash[:16]}-{network.weights_sha256[:16]}-{len(images)}"
-    try:
-        lock = file_lock(cache_dir() / f"{key}.lock")
-        lock.__enter__()
-    except OSError as exc:  # an unwritable cache: compute without it
-        log.warning("could not use the reference cache %s: %s", cache_dir(), exc.strerror or exc)
-        return _load_or_extract(network, images, data_hash, None)
-    try:  # one process extracts, the others then read
+    with contextlib.ExitStack() as held:
+        try:  # one process extracts, the others then read
+            held.enter_context(file_lock(cache_dir() / f"{key}.lock"))
+        except OSError as exc:  # an unwritable cache: compute without it
+            log.warning("could not use the reference cache %s: %s", cache_dir(), exc.strerror or exc)
+            return _load_or_extract(network, images, data_hash, None)
         return _load_or_extract(network, images, data_hash, cache_dir() / f"{key}.safetensors")
-    finally:
-        lock.__exit__(None, None, None)
 
 
 def _load_or_extract(network: FeatureNetwork, images: Tensor, data_hash: str, path: Path | None) -> Reference:
