@@ -20,7 +20,8 @@ import time
 import torch
 from torch import nn
 
-from gankit.config import build_optimizer, resolve
+from gankit.checks import build_optimizer
+from gankit.config import resolve
 from gankit.engine import Trainer
 
 

@@ -22,13 +22,14 @@ from . import checkpoint
 from .config import resolve
 from .data import Target, TargetInfo, build_target
 from .distributed import broadcast_text, group_from_environment
-from .engine import Trainer, load_gan_weights, resolve_device, take_snapshot
+from .engine import Trainer
 from .errors import CheckpointError, RunError
 from .interpolate import WALKS
 from .metrics.images import ImageMetrics
 from .models import build_model
 from .recipe import GAN
 from .run import EVAL, RunDir
+from .runtime import resolve_device
 
 log = logging.getLogger("gankit")
 Overrides = Sequence[str] | Mapping[str, Any]
@@ -149,7 +150,23 @@ class LoadedGAN:
 
     @property
     def num_classes(self) -> int:
-        return self.gan.num_classes
+        return getattr(self.gan, "num_classes", 0)
+
+    @property
+    def translates(self) -> bool:
+        """Whether the model translates input images (Pix2Pix…) rather than sampling from noise."""
+        return self.gan.kind == "translation"
+
+    def require(self, kind: str) -> None:
+        """A RunError when this run's model is not of `kind` ("generative" or "translation"),
+        saying what to use instead."""
+        if self.gan.kind == kind:
+            return
+        if self.translates:
+            what, instead = "translates input images", "gankit translate RUN --input FILE|FOLDER --out FOLDER"
+        else:
+            what, instead = "generates from noise", "gankit sample RUN --n N --out …"
+        raise RunError(f"{self.source} {what} (model {self.config['model']['name']}); use {instead}")
 
     def _rng(self, seed: int | None) -> torch.Generator:
         rng = torch.Generator(device=self.device)
@@ -177,7 +194,14 @@ class LoadedGAN:
 
     def sample(self, n: int, seed: int | None = None, label: int | Sequence[int] | Tensor | None = None) -> Tensor:
         """`n` generated samples; the same `seed` gives the same samples; `label` picks classes."""
+        self.require("generative")
         return self.gan.generate(n, self._rng(seed), self.labels_for(n, label))[0]
+
+    def translate(self, images: Tensor, seed: int | None = 0, batch_size: int = 16) -> Tensor:
+        """Translations of `images` (uint8 N×C×H×W pictures, or floats in the model's range) as
+        uint8 N×C×H×W; `seed` fixes the dropout of a model evaluated as in training."""
+        self.require("translation")
+        return self.gan.translate_images(images.to(self.device), self.info, seed, batch_size)
 
     def images(self, n: int, seed: int | None = None, label: int | Sequence[int] | Tensor | None = None) -> Tensor:
         """`n` generated images as uint8 N×C×H×W."""
@@ -199,6 +223,7 @@ class LoadedGAN:
         label: int | Sequence[int] | Tensor | None = None,
     ) -> Tensor:
         """Samples along `paths` latent walks of `steps` points each: shape (paths, steps, *sample)."""
+        self.require("generative")
         if mode not in WALKS:
             raise RunError(f"unknown interpolation {mode!r} (allowed: {', '.join(WALKS)})")
         rng = self._rng(seed)
@@ -228,7 +253,7 @@ class LoadedGAN:
         seed = ev["seed"] if seed is None else seed
         ev = {**ev, "n_samples": n}
         image_metrics = ImageMetrics.from_config(ev, self.target, self.config["data"]["target"], self.device)
-        snapshot = take_snapshot(self.gan, self.target, n, seed, True, image_metrics)
+        snapshot = self.gan.snapshot(self.target, n, seed, True, image_metrics)
         return {
             "step": self.step,
             "checkpoint": str(self.source),
@@ -255,7 +280,7 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedGAN:
     config = resolve(base=state["config"])
     info = TargetInfo.from_dict(state["target"])
     gan = build_model(config, info)
-    load_gan_weights(gan, state["gan"], f"checkpoint {path}")
+    gan.load_weights(state["gan"], f"checkpoint {path}")
     gan.to(resolve_device(str(device))).eval()
     return LoadedGAN(gan, info, config, int(state["step"]), path)
 

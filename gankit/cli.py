@@ -1,4 +1,4 @@
-"""The `gankit` command: train, presets, config, sample, eval.
+"""The `gankit` command: train, presets, config, sample, interpolate, translate, eval.
 
 Every user error (bad config, data, path or checkpoint) is one line on stderr and exit
 status 2; Ctrl-C during training saves a checkpoint and exits with status 130.
@@ -22,11 +22,12 @@ from torch import Tensor
 from . import __version__, api
 from .atomic import atomic_write_bytes
 from .config import resolve
+from .data.images import IMAGE_EXTENSIONS, list_images, read_images
 from .distributed import group_from_environment
-from .engine import TrainingInterrupted, describe
 from .errors import GankitError
 from .interpolate import WALKS
 from .presets import DEFAULT_PRESET, describe_presets
+from .runtime import TrainingInterrupted, describe
 from .watch import save_grid, save_walk_gif, write_picture
 
 log = logging.getLogger("gankit")
@@ -98,6 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", default="slerp", choices=tuple(WALKS), help="spherical or straight (default: slerp)")
     p.add_argument("--class", type=int, dest="label", metavar="K", help="class of every walk (conditional runs)")
     p.add_argument("--seed", type=int, help="seed of the end points (default: random)")
+
+    p = sub.add_parser("translate", help="translate input images with a trained translation run (pix2pix)")
+    p.add_argument("run", help="run folder or checkpoint file")
+    p.add_argument("--input", required=True, metavar="FILE|FOLDER", help="an image, or a folder of images (recursive)")
+    p.add_argument("--out", required=True, metavar="FOLDER", help="where the translations go, one PNG per input")
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the dropout a model run as in training uses (default 0)"
+    )
 
     p = sub.add_parser("eval", help="recompute a run's measures from its newest checkpoint")
     p.add_argument("run", help="run folder")
@@ -218,6 +227,32 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_translate(args: argparse.Namespace) -> int:
+    source, out = Path(args.input), Path(args.out)
+    if not source.exists():
+        raise GankitError(f"--input {source} does not exist (expected an image file or a folder of images)")
+    files = list_images(source) if source.is_dir() else [source]
+    if not files:
+        raise GankitError(f"--input {source} holds no images (allowed extensions: {', '.join(IMAGE_EXTENSIONS)})")
+    if out.exists() and not out.is_dir():
+        raise GankitError(f"--out {out} is a file; translations go to a folder")
+    if not out.parent.is_dir():
+        raise GankitError(f"--out {out}: folder {out.parent} does not exist")
+    loaded = api.load(args.run)
+    loaded.require("translation")
+    channels, resolution, _ = loaded.info.input_shape
+    out.mkdir(exist_ok=True)
+    for start in range(0, len(files), 16):
+        chunk = files[start : start + 16]
+        outputs = loaded.translate(read_images(chunk, channels, resolution), args.seed)
+        for path, image in zip(chunk, outputs.cpu()):
+            name = path.relative_to(source).with_suffix(".png") if source.is_dir() else Path(path.stem + ".png")
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
+            write_picture(out / name, [image.permute(1, 2, 0).numpy()])
+    print(f"wrote {len(files)} translations to {out}/")
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     _positive("--n", args.n)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
@@ -236,6 +271,7 @@ COMMANDS = {
     "config": cmd_config,
     "sample": cmd_sample,
     "interpolate": cmd_interpolate,
+    "translate": cmd_translate,
     "eval": cmd_eval,
 }
 

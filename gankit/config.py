@@ -11,21 +11,21 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
-import inspect
 import json
 import re
 import sys
-import types
-import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import torch
-
+from . import data, models  # noqa: F401  (importing them fills the registries)
+from .checks import _table, _unknown, check_optimizer, check_table
 from .errors import ConfigError
+from .losses import OBJECTIVES
+from .registries import MODELS, TARGETS
+from .schedule import SCHEDULE_KEYS
+from .settings import BEST_MEASURES, list_setting, setting
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -33,21 +33,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 Config = dict[str, Any]
-# measures a run can keep its best checkpoint by, and which way each improves
-LOWER_IS_BETTER = frozenset({"fid", "kid", "class_kl", "sliced_w1", "energy", "w1", "mean_error", "std_error",
-                             "cov_error", "mode_kl"})  # fmt: skip
-HIGHER_IS_BETTER = frozenset({"is", "precision", "recall", "density", "coverage", "confidence", "classes_covered",
-                              "label_agreement", "modes", "high_quality"})  # fmt: skip
-BEST_MEASURES = LOWER_IS_BETTER | HIGHER_IS_BETTER
-
-
-def setting(default: Any, help: str, **limits: Any) -> Any:
-    """A dataclass field with a help line and optional limits: min, max, choices_from."""
-    return field(default=default, metadata={"help": help, **limits})
-
-
-def list_setting(default: list, help: str, **limits: Any) -> Any:
-    return field(default_factory=lambda: list(default), metadata={"help": help, **limits})
+DEFAULT_PLAYERS = ("D", "G")  # the players of a model that declares none
 
 
 @dataclass
@@ -151,12 +137,13 @@ DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 def _registries() -> dict[str, Any]:
-    """Registries by the name used in `choices_from`; importing them fills them."""
-    from .data import TARGETS
-    from .losses import OBJECTIVES
-    from .models import MODELS
-
+    """Registries by the name used in `choices_from`."""
     return {"target": TARGETS, "model": MODELS, "objective": OBJECTIVES}
+
+
+def model_players(model_name: str) -> tuple[str, ...]:
+    """The player names a model declares (its `optim.<player>` tables)."""
+    return tuple(MODELS.get(model_name, "model.name").meta.get("players", DEFAULT_PLAYERS))
 
 
 def default_optimizer() -> dict[str, Any]:
@@ -271,10 +258,24 @@ def resolve(
             table = _get(layer, path)
             if chosen and table.get(selector, chosen[-1]) != chosen[-1]:
                 _set(layer, path, {k: v for k, v in table.items() if k in _common_keys(path)})
+    _drop_other_players(layers)
     merged: Config = {}
     for layer in layers:
         merged = merge(merged, layer)
     return validate(merged)
+
+
+def _drop_other_players(layers: Sequence[Config]) -> None:
+    """When a layer picks another model, earlier layers' `optim` tables for players that model
+    does not have are dropped (a preset's optim.D and optim.G under a model whose players have
+    other names); what the choosing layer and later ones say is kept, and checked."""
+    choosing = [i for i, layer in enumerate(layers) if "name" in _get(layer, ("model",))]
+    if not choosing or _get(layers[choosing[-1]], ("model",))["name"] not in MODELS:
+        return
+    players = model_players(_get(layers[choosing[-1]], ("model",))["name"])
+    for layer in layers[: choosing[-1]]:
+        if isinstance(layer.get("optim"), Mapping):
+            layer["optim"] = {k: v for k, v in layer["optim"].items() if k in players}
 
 
 def _selector_paths(layers: Sequence[Config]) -> list[tuple[tuple[str, ...], str]]:
@@ -304,7 +305,7 @@ def _kind(section: str) -> str:
 def _common_keys(path: tuple[str, ...]) -> set[str]:
     """Keys of a table that do not depend on its selector's choice."""
     if path[0] == "optim":
-        return {"name"}
+        return {"name", *SCHEDULE_KEYS}
     return {f.name for f in dataclasses.fields(SECTIONS[path[0]])}
 
 
@@ -335,11 +336,12 @@ def validate(config: Mapping[str, Any]) -> Config:
         out[section] = check_table(values, schemas, section, registries)
     _check_best(out["eval"])
     optim = _table(config.get("optim", {}), "optim")
+    players = model_players(out["model"]["name"])
     for player in optim:
-        if player not in ("D", "G"):
-            _unknown(f"optim.{player}", ["D", "G"], section="optim")
+        if player not in players:
+            _unknown(f"optim.{player}", list(players), section=f"optim (the players of model {out['model']['name']})")
     out["optim"] = {}
-    for player in ("D", "G"):
+    for player in players:
         given = _table(optim.get(player, {}), f"optim.{player}")
         # naming another optimiser starts from torch's defaults, not from Adam's settings
         spec = given if "name" in given else merge(default_optimizer(), given)
@@ -361,174 +363,3 @@ def _check_best(evaluation: Mapping[str, Any]) -> None:
     best = evaluation["best"]
     if best in needs and needs[best] not in evaluation["metrics"]:
         raise ConfigError(f"eval.best = {best} needs {needs[best]!r} in eval.metrics (now {evaluation['metrics']})")
-
-
-def _table(value: Any, key: str) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{key} must be a table of settings, got {_describe(value)}")
-    return dict(value)
-
-
-def check_table(
-    values: Mapping[str, Any],
-    schemas: type | Sequence[type],
-    path: str,
-    registries: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Validate `values` against the union of dataclass `schemas`; fill defaults."""
-    schemas = [schemas] if isinstance(schemas, type) else list(schemas)
-    fields: dict[str, tuple[dataclasses.Field, Any]] = {}
-    for schema in schemas:
-        hints = typing.get_type_hints(schema)
-        for f in dataclasses.fields(schema):
-            fields[f.name] = (f, hints[f.name])
-    prefix = f"{path}." if path else ""
-    for key in values:
-        if key not in fields:
-            _unknown(prefix + key, list(fields), section=path)
-    out: dict[str, Any] = {}
-    for name, (f, tp) in fields.items():
-        if name in values:
-            value = values[name]
-        elif f.default is not dataclasses.MISSING:
-            value = f.default
-        else:
-            value = f.default_factory()  # type: ignore[misc]
-        out[name] = check_value(value, tp, f.metadata, prefix + name, registries)
-    return out
-
-
-def check_value(
-    value: Any, tp: Any, limits: Mapping[str, Any], key: str, registries: Mapping[str, Any] | None = None
-) -> Any:
-    """Check one value against a type hint and its limits; return it normalised."""
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return check_value(value, inner, limits, key, registries)
-    if origin is Literal:
-        if value not in args:
-            raise ConfigError(f"{key} must be one of {', '.join(map(str, args))}; got {value!r}")
-        return value
-    if origin is list:
-        (inner,) = args
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key} must be a list of {_type_name(inner)}s, got {_describe(value)}")
-        return [check_value(v, inner, limits, f"{key}[{i}]", registries) for i, v in enumerate(value)]
-    ok = {
-        int: isinstance(value, int) and not isinstance(value, bool),
-        float: isinstance(value, (int, float)) and not isinstance(value, bool),
-        bool: isinstance(value, bool),
-        str: isinstance(value, str),
-    }.get(tp)
-    if ok is None:
-        raise TypeError(f"unsupported config type {tp!r} for {key}")
-    if not ok:
-        raise ConfigError(f"{key} must be {_type_name(tp, article=True)}, got {_describe(value)}")
-    if tp is float:
-        value = float(value)
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ConfigError(f"{key} must be a finite number, got {value}")
-    low, high = limits.get("min"), limits.get("max")
-    if low is not None and value < low or high is not None and value > high:
-        bounds = " and ".join(
-            s for s in (f">= {low}" if low is not None else "", f"<= {high}" if high is not None else "") if s
-        )
-        raise ConfigError(f"{key} must be {bounds}, got {value}")
-    if limits.get("choices") and value not in limits["choices"]:
-        raise ConfigError(f"{key} must be one of {', '.join(map(str, limits['choices']))}; got {value!r}")
-    if limits.get("choices_from") and registries is not None:
-        registries[limits["choices_from"]].get(value, key)
-    return value
-
-
-def check_optimizer(spec: Mapping[str, Any], key: str) -> dict[str, Any]:
-    """Validate `{name, **settings}` against the signature of `torch.optim.<name>`."""
-    names = optimizer_names()
-    name = spec.get("name")
-    if name not in names:
-        raise ConfigError(f"{key}.name must be a torch.optim optimiser ({', '.join(names)}); got {name!r}")
-    params = _optimizer_defaults(getattr(torch.optim, name))
-    out: dict[str, Any] = {"name": name}
-    filled = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items() if _plain(v)}
-    for arg, value in {**filled, **spec}.items():
-        if arg == "name":
-            continue
-        if arg not in params:
-            _unknown(f"{key}.{arg}", ["name", *params], section=f"{key} ({name})")
-        default = params[arg]
-        if isinstance(default, bool) or (default is None and isinstance(value, bool)):
-            if not isinstance(value, bool):
-                raise ConfigError(f"{key}.{arg} must be true or false, got {_describe(value)}")
-        elif isinstance(default, (int, float)):
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise ConfigError(f"{key}.{arg} must be a number, got {_describe(value)}")
-            value = float(value) if isinstance(default, float) else value
-        elif isinstance(default, tuple):
-            if not isinstance(value, (list, tuple)) or len(value) != len(default):
-                raise ConfigError(f"{key}.{arg} must be a list of {len(default)} numbers, got {_describe(value)}")
-            value = [check_value(v, float, {}, f"{key}.{arg}[{i}]") for i, v in enumerate(value)]
-        out[arg] = value
-    try:  # let torch check the values themselves (negative lr, betas outside [0, 1), ...)
-        build_optimizer(out, [torch.nn.Parameter(torch.zeros(1))])
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{key}: {exc}") from None
-    return out
-
-
-def optimizer_names() -> list[str]:
-    return sorted(
-        n
-        for n in dir(torch.optim)
-        if isinstance(getattr(torch.optim, n), type)
-        and issubclass(getattr(torch.optim, n), torch.optim.Optimizer)
-        and n != "Optimizer"
-    )
-
-
-def _plain(value: Any) -> bool:
-    """A default worth writing into the resolved config (numbers, flags, tuples of numbers)."""
-    if isinstance(value, tuple):
-        return all(isinstance(v, (int, float)) for v in value)
-    return isinstance(value, (bool, int, float))
-
-
-def _optimizer_defaults(cls: type) -> dict[str, Any]:
-    """Keyword settings of a torch.optim class and their defaults."""
-    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    return {
-        p.name: p.default
-        for p in inspect.signature(cls.__init__).parameters.values()
-        if p.name not in ("self", "params") and p.kind in kinds
-    }
-
-
-def build_optimizer(spec: Mapping[str, Any], parameters: Any) -> torch.optim.Optimizer:
-    """`torch.optim.<name>(parameters, **settings)` from a validated optimiser spec."""
-    settings = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items() if k != "name"}
-    return getattr(torch.optim, spec["name"])(parameters, **settings)
-
-
-def _unknown(key: str, allowed: Sequence[str], section: str = "") -> typing.NoReturn:
-    leaf = key.rsplit(".", 1)[-1]
-    close = difflib.get_close_matches(leaf, allowed, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    where = f" in [{section}]" if section else ""
-    raise ConfigError(f"unknown key {key!r}{hint}; allowed keys{where}: {', '.join(allowed)}")
-
-
-def _type_name(tp: Any, article: bool = False) -> str:
-    name = {int: "integer", float: "number", bool: "boolean", str: "string"}.get(tp, str(tp))
-    if tp is bool and article:
-        return "true or false"
-    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}" if article else name
-
-
-def _describe(value: Any) -> str:
-    text = json.dumps(value) if isinstance(value, (int, float, str, bool, list, dict)) else repr(value)
-    if len(text) > 40:
-        text = text[:37] + "..."
-    return f"{text} ({type(value).__name__})"

@@ -17,15 +17,17 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 
 from .errors import ConfigError
 
-if TYPE_CHECKING:
-    from .engine import Trainer
+# The engine's Trainer, seen only through the attributes used here (device, group, config,
+# precision, optimizers, players, data, means, noise_rng, gan, schedules, train_step, updates);
+# not imported, so that the engine can import this module.
+Trainer = Any
 
 log = logging.getLogger("gankit")
 
@@ -80,6 +82,8 @@ def graph_obstacle(trainer: Trainer) -> str | None:
             return (
                 f"optimiser {type(optimizer).__name__} of {name} has no capturable form (Adam, AdamW, RMSprop, SGD do)"
             )
+    if not trainer.schedules.constant:
+        return "a learning-rate schedule (optim.<player>.warmup/decay) changes the rate on the host"
     return trainer.gan.graph_obstacle()
 
 
@@ -147,7 +151,10 @@ class GraphedStep:
     # ------------------------------------------------------------------ capture
 
     def _draws(self) -> int:
-        return sum(p.steps for p in self.trainer.players if p.uses_data)
+        """Real batches one iteration draws (a player without `fresh_batch` reuses the last)."""
+        players = [p for p in self.trainer.players if p.uses_data]
+        fresh = sum(p.steps for p in players if p.fresh_batch)
+        return fresh or (1 if players else 0)
 
     def _next_batches(self) -> list[Batch]:
         """This iteration's real batches of a fixed data set, drawn on the host's schedule."""

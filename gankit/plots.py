@@ -53,12 +53,18 @@ def _curves(
 
 
 def plot_losses(records: Sequence[dict[str, Any]], path: Path, equilibria: dict[str, float]) -> None:
-    """D and G loss against iteration, with the values both take at the ideal equilibrium."""
+    """Every loss the players log against iteration, with the values `equilibria` gives for them
+    at the ideal equilibrium (same colour, dashed)."""
     fig, ax = _pyplot().subplots(figsize=(7, 4))
-    _curves(ax, records, ["d_loss", "g_loss"], ["D loss", "G loss"])
-    for (key, value), colour in zip(equilibria.items(), ("tab:blue", "tab:orange")):
+    keys = sorted({k for r in records for k in r if k.endswith("loss") and not k.startswith("eval/")})
+    names = [k.replace("d_loss", "D loss").replace("g_loss", "G loss") for k in keys]
+    _curves(ax, records, keys, names)
+    colours = {line.get_label(): line.get_color() for line in ax.get_lines()}
+    for key, value in equilibria.items():
+        name = names[keys.index(key)] if key in keys else key
         if value == value:  # not NaN
-            ax.axhline(value, color=colour, ls="--", lw=0.8, label=f"{key} at equilibrium ({value:.3f})")
+            ax.axhline(value, color=colours.get(name, "grey"), ls="--", lw=0.8,
+                       label=f"{name} at equilibrium ({value:.3f})")  # fmt: skip
     ax.set_title("losses")
     _legend(ax)
     save_figure(fig, path)

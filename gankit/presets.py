@@ -236,6 +236,24 @@ PRESETS.update(
 )
 
 
+# Pix2Pix as its authors train facades: labels → photos (BtoA), 256 px loaded at 286 and randomly
+# cropped and mirrored, batch 1, Adam 2e-4 β = (0.5, 0.999), 100 epochs at a constant rate then 100
+# decaying linearly to zero (400 pairs: 80,000 iterations, the last 40,000 decaying).
+PRESETS["pix2pix"] = {
+    "description": "Pix2Pix on CMP facades (labels → photos, 256 px): U-Net G, 70×70 PatchGAN D, GAN + 100·L1, "
+    "batch 1, 200 epochs with linear decay over the last 100",
+    "data": {"target": "facades", "batch_size": 1, "resolution": 256, "load_size": 286, "mirror": True},
+    "model": {"name": "pix2pix"},
+    "loss": {"objective": "non-saturating"},
+    "optim": {
+        "D": {"name": "Adam", "lr": 2e-4, "betas": [0.5, 0.999], "decay": 40000},
+        "G": {"name": "Adam", "lr": 2e-4, "betas": [0.5, 0.999], "decay": 40000},
+    },
+    "train": {"steps": 80000, "log_every": 400, "eval_every": 4000, "grid_every": 2000, "checkpoint_every": 4000},
+    "eval": {"n_samples": 106, "grid_rows": 6, "best": "l1"},
+}
+
+
 def get_preset(name: str) -> dict[str, Any]:
     """The config layer of preset `name` (without its description)."""
     if name not in PRESETS:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 from .errors import ConfigError
 
@@ -13,12 +13,14 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Entry(Generic[T]):
-    """A registered thing, its one-line description and the dataclass of its settings (if any)."""
+    """A registered thing, its one-line description, the dataclass of its settings (if any) and
+    what else it declares to the config (a model: the names of its players)."""
 
     name: str
     item: T
     description: str
     params: type | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Registry(Generic[T]):
@@ -28,13 +30,14 @@ class Registry(Generic[T]):
         self.kind = kind
         self._entries: dict[str, Entry[T]] = {}
 
-    def register(self, name: str, description: str, params: type | None = None) -> Callable[[T], T]:
-        """Decorator: register `item` under `name` with a description and optional params dataclass."""
+    def register(self, name: str, description: str, params: type | None = None, **meta: Any) -> Callable[[T], T]:
+        """Decorator: register `item` under `name` with a description, an optional params
+        dataclass and any declarations the config reads from `meta`."""
 
         def add(item: T) -> T:
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
-            self._entries[name] = Entry(name, item, description, params)
+            self._entries[name] = Entry(name, item, description, params, dict(meta))
             return item
 
         return add

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image
 from torch import Tensor
 
@@ -19,7 +18,6 @@ from .data import Target, TargetInfo
 from .data.images import make_grid
 from .errors import ConfigError
 from .recipe import GAN
-from .rng import make_generator
 
 log = logging.getLogger("gankit")
 MAX_GIF_FRAMES = 100
@@ -74,18 +72,6 @@ def save_walk_gif(walks: Tensor, path: Path) -> None:
     write_picture(path, [make_grid(walks[:, t].cpu(), paths) for t in order], seconds_per_frame=0.12)
 
 
-def grid_inputs(gan: GAN, rows: int, cols: int, seed: int) -> tuple[Tensor, Tensor | None, int]:
-    """Fixed noise (and labels: row i shows class i for conditional models) for sample grids."""
-    device = next(gan.parameters()).device
-    if gan.num_classes:
-        rows = gan.num_classes
-        labels = torch.arange(rows, device=device).repeat_interleave(cols)
-    else:
-        labels = None
-    noise = gan.latent.sample(rows * cols, make_generator(device, seed, "grid-noise"))
-    return noise, labels, cols
-
-
 class Watcher:
     """Writes a run's pictures and TensorBoard files; knows no model or target by name."""
 
@@ -100,8 +86,6 @@ class Watcher:
         step: int,
     ) -> None:
         self.folder, self.gan, self.target, self.info, self.config = folder, gan, target, info, config
-        ev = config["eval"]
-        self.grid = grid_inputs(gan, ev["grid_rows"], ev["grid_cols"], ev["seed"])
         self.writer = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -121,9 +105,7 @@ class Watcher:
 
     def pictures(self, records: list[dict[str, Any]], real: Tensor, fake: Tensor, noise: Tensor, step: int) -> None:
         """Refresh the curves and the target's own picture of real against generated samples."""
-        objective = getattr(self.gan, "objective", None)
-        equilibria = {"D loss": objective.d_equilibrium, "G loss": objective.g_equilibrium} if objective else {}
-        plots.plot_losses(records, self.plots / "losses.png", equilibria)
+        plots.plot_losses(records, self.plots / "losses.png", self.gan.loss_guides())
         plots.plot_accuracy(records, self.plots / "accuracy.png")
         plots.plot_eval(records, self.plots / "eval.png")
         title = f"{self.config['data']['target']} at iteration {step}"
@@ -133,9 +115,11 @@ class Watcher:
         """A grid from the same noise every time (a frame of the final animation)."""
         if not self.info.is_image:
             return
-        noise, labels, cols = self.grid
-        samples, _ = self.gan.generate(len(noise), None, labels, noise)
-        grid = make_grid(self.info.to_images(samples).cpu(), cols)
+        ev = self.config["eval"]
+        shown = self.gan.grid(self.target, ev["grid_rows"], ev["grid_cols"], ev["seed"])
+        if shown is None:
+            return
+        grid = make_grid(shown[0].cpu(), shown[1])
         png = encode_picture(".png", [grid])  # encoded once, written twice
         atomic_write_bytes(self.folder / "grids" / f"grid-{step:08d}.png", png)
         atomic_write_bytes(self.plots / "samples-grid.png", png)

@@ -13,8 +13,9 @@ import gankit
 from gankit.config import resolve
 from gankit.data import FixedSource, StreamSource, build_target
 from gankit.engine import RunningMeans, Trainer
+from gankit.games import GenerativeGAN
 from gankit.losses import get_objective
-from gankit.recipe import GAN, Latent, Player
+from gankit.recipe import Latent, Player
 
 from .conftest import TINY
 
@@ -80,7 +81,7 @@ def test_the_other_players_networks_are_frozen_during_an_update():
     assert all(torch.equal(a, b.detach()) for a, b in zip(d_after, gan.nets["D"].parameters()))
 
 
-class TwinGAN(GAN):
+class TwinGAN(GenerativeGAN):
     """Two generators against one D, one player updating both, with an extra L1 term: the shape
     of CycleGAN (several networks per player) and Pix2Pix (an extra loss) on the same engine."""
 
@@ -180,3 +181,36 @@ def test_an_unavailable_device_is_a_config_error():
     device = f"cuda:{torch.cuda.device_count()}"  # one past the last device, on any machine
     with pytest.raises(gankit.ConfigError, match="not available here"):
         Trainer(tiny_config(f"device={device}"))
+
+
+def test_unaligned_groups_are_walked_with_their_own_sizes_and_shuffles():
+    """Two domains of 10 and 7 samples (unpaired translation): each batch holds one batch of
+    each, every domain goes through its own epochs without repeats, and a restored source
+    continues exactly."""
+    from gankit.data import GroupedSource
+    from gankit.data.base import batch_keys, build_source
+
+    class TwoDomains:
+        groups = {"A": {"a": torch.arange(10.0)[:, None]}, "B": {"b": 100 + torch.arange(7.0)[:, None]}}
+        dataset = None
+
+        def decode(self, stored):
+            return stored
+
+    target = TwoDomains()
+    assert batch_keys(target) == ("a", "b")
+    source = build_source(target, {"batch_size": 3}, seed=0, device=torch.device("cpu"))
+    assert isinstance(source, GroupedSource)
+    batches = [source.next() for _ in range(6)]
+    a_epoch = torch.cat([b["a"] for b in batches[:3]]).flatten().tolist()
+    b_epoch = torch.cat([b["b"] for b in batches[:2]]).flatten().tolist()
+    assert len(set(a_epoch)) == 9 and len(set(b_epoch)) == 6  # no repeats within an epoch of either domain
+    assert source.sources["B"].epoch == 2 and source.sources["A"].epoch == 1  # each at its own pace
+    assert source.epochs == source.sources["A"].epochs
+    state = source.state_dict()
+    expected = [source.next() for _ in range(4)]
+    again = build_source(target, {"batch_size": 3}, seed=0, device=torch.device("cpu"))
+    again.load_state_dict(state)
+    for batch in expected:
+        resumed = again.next()
+        assert all(torch.equal(batch[k], resumed[k]) for k in ("a", "b"))

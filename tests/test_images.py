@@ -174,9 +174,9 @@ def test_ema_follows_the_moving_average_and_is_used_for_sampling():
                 p.add_(1.0)
         gan.update_ema(step)
         expected = [p.detach().clone() if step < 3 else 0.9 * e + 0.1 * p.detach() for e, p in zip(expected, params)]
-    assert all(torch.allclose(e, q) for e, q in zip(expected, gan.ema.parameters()))
-    assert gan.sampling_generator is gan.ema
-    assert any(k.startswith("ema.") for k in gan.state_dict())  # saved with checkpoints
+    assert all(torch.allclose(e, q) for e, q in zip(expected, gan.ema["G"].parameters()))
+    assert gan.sampling_generator is gan.ema["G"]
+    assert any(k.startswith("ema.G.") for k in gan.state_dict())  # saved with checkpoints
 
 
 BAD_IMAGE_INPUTS = {
@@ -235,22 +235,22 @@ def test_ema_is_trained_with_the_engine_and_is_what_is_sampled_and_exported(tmp_
                  "train.ema_decay=0.8", "train.eval_every=12", "eval.n_samples=64", "train.tensorboard=off",
                  "data.classifier=false"]  # fmt: skip
     trainer = Trainer(resolve("dcgan", overrides=overrides))
-    start = {k: v.clone() for k, v in trainer.gan.ema.state_dict().items()}
+    start = {k: v.clone() for k, v in trainer.gan.ema["G"].state_dict().items()}
     trainer.fit()
-    ema, g = trainer.gan.ema.state_dict(), trainer.gan.generator.state_dict()
+    ema, g = trainer.gan.ema["G"].state_dict(), trainer.gan.generator.state_dict()
     weights = [k for k in ema if k.endswith("weight")]
     assert all(not torch.equal(ema[k], start[k]) and not torch.equal(ema[k], g[k]) for k in weights)
     buffers = [k for k in ema if "running_" in k]
     assert buffers and all(torch.equal(ema[k], g[k]) for k in buffers)
     z = torch.randn(4, 100)
     samples, _ = trainer.gan.generate(4, None, noise=z)
-    trainer.gan.ema.eval()
-    assert torch.equal(samples, trainer.gan.ema(z))
+    trainer.gan.ema["G"].eval()
+    assert torch.equal(samples, trainer.gan.ema["G"](z))
 
     result = gankit.train("dcgan", overrides=overrides, runs_dir=tmp_path)
     exported = safetensors.torch.load_file(result.run_dir / "generator.safetensors")
     loaded = gankit.load(result.run_dir)
-    assert all(torch.equal(exported[k], v) for k, v in loaded.gan.ema.state_dict().items())
+    assert all(torch.equal(exported[k], v) for k, v in loaded.gan.ema["G"].state_dict().items())
 
 
 class StubD(torch.nn.Module):
@@ -261,8 +261,9 @@ class StubD(torch.nn.Module):
 
 
 def test_conditional_d_loss_scores_right_wrong_and_generated_pairs():
+    from gankit.games import ConditionalGAN
     from gankit.losses import get_objective
-    from gankit.recipe import ConditionalGAN, Latent
+    from gankit.recipe import Latent
 
     class StubG(torch.nn.Module):
         def __init__(self):
@@ -284,11 +285,9 @@ def test_conditional_d_loss_scores_right_wrong_and_generated_pairs():
 
 
 def test_conditional_grid_rows_are_classes():
-    from gankit.watch import grid_inputs
-
     gan = Trainer(resolve("cgan-mlp", overrides=["data.limit=100", "data.batch_size=10", "train.tensorboard=off",
                                                   "data.classifier=false"])).gan  # fmt: skip
-    noise, labels, cols = grid_inputs(gan, rows=3, cols=4, seed=0)
+    noise, labels, cols = gan.grid_inputs(rows=3, cols=4, seed=0)
     assert cols == 4 and noise.shape == (40, 100)
     assert labels.view(10, 4).tolist() == [[k] * 4 for k in range(10)]
 

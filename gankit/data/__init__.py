@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from ..registry import Registry
-from .base import DataSource, FixedSource, StreamSource, Target, TargetInfo, build_source
-
-TARGETS: Registry = Registry("target")
-
-from . import images  # noqa: E402,F401,I001  (registers the image targets)
-from . import toy  # noqa: E402,F401  (registers the toy targets)
+from ..registries import TARGETS
+from . import images, paired, published, toy  # noqa: F401  (register the targets)
+from .base import DataSource, FixedSource, GroupedSource, StreamSource, Target, TargetInfo, build_source
 
 
 def build_target(settings: dict) -> Target:
@@ -20,6 +16,7 @@ __all__ = [
     "TARGETS",
     "DataSource",
     "FixedSource",
+    "GroupedSource",
     "StreamSource",
     "Target",
     "TargetInfo",

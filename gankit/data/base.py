@@ -59,6 +59,8 @@ class TargetInfo:
     num_classes: int = 0
     value_range: str | None = None  # "minus-one-one" or "zero-one" for images, None otherwise
     class_frequencies: tuple[float, ...] = ()
+    keys: tuple[str, ...] = ("x",)  # what a batch holds: x samples, y class ids, a input images
+    input_shape: tuple[int, ...] = ()  # shape of the input images "a" of paired data
 
     @classmethod
     def of(cls, target: Target) -> TargetInfo:
@@ -67,11 +69,17 @@ class TargetInfo:
         if target.num_classes and dataset is not None and "y" in dataset:
             counts = torch.bincount(dataset["y"], minlength=target.num_classes).double()
             frequencies = tuple((counts / counts.sum()).tolist())
-        return cls(tuple(target.shape), target.num_classes, target.value_range, frequencies)
+        keys = batch_keys(target)
+        input_shape = tuple(getattr(target, "input_shape", ()) or ())
+        return cls(tuple(target.shape), target.num_classes, target.value_range, frequencies, keys, input_shape)
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> TargetInfo:
-        return cls(tuple(state["shape"]), state["num_classes"], state["value_range"], tuple(state["class_frequencies"]))
+        """Read back `to_dict`; records of gankit 0.1 (no keys, no input shape) read as they meant."""
+        classes = state["num_classes"]
+        keys = tuple(state.get("keys") or (("x", "y") if classes else ("x",)))
+        return cls(tuple(state["shape"]), classes, state["value_range"], tuple(state["class_frequencies"]), keys,
+                   tuple(state.get("input_shape") or ()))  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +87,8 @@ class TargetInfo:
             "num_classes": self.num_classes,
             "value_range": self.value_range,
             "class_frequencies": list(self.class_frequencies),
+            "keys": list(self.keys),
+            "input_shape": list(self.input_shape),
         }
 
     @property
@@ -88,6 +98,18 @@ class TargetInfo:
     def to_images(self, samples: Tensor) -> Tensor | None:
         """Samples as uint8 N×C×H×W pictures, or None when they are not images."""
         return samples_to_images(samples, self.shape, self.value_range) if self.is_image else None
+
+
+def batch_keys(target: Target) -> tuple[str, ...]:
+    """What the target's batches hold: its declared `keys`, else its data set's, else samples."""
+    declared = getattr(target, "keys", None)
+    if declared:
+        return tuple(declared)
+    groups = getattr(target, "groups", None)
+    if groups:
+        return tuple(key for tensors in groups.values() for key in tensors)
+    dataset = target.dataset
+    return tuple(dataset) if dataset is not None else ("x",)
 
 
 def samples_to_images(samples: Tensor, shape: tuple[int, ...], value_range: str) -> Tensor:
@@ -135,10 +157,14 @@ class StreamSource:
 class FixedSource:
     """A fixed data set held on the device, walked in epochs reshuffled from (seed, epoch).
 
-    The last incomplete batch of an epoch is dropped so every batch has the same shape. Under
-    data parallelism every process walks the same global batches (`batch_size` is global) and
-    takes its slice of each, so the position in the epoch does not depend on the number of
-    processes and a run resumes on any number of them.
+    Every key of the data set is indexed with the same permutation, so paired entries stay
+    paired; every key but the class ids "y" is `decode`d, and `augment(batch, rng)` (random
+    crops and flips, say) then draws from the source's own generator, saved with its position,
+    so that a resumed run sees the same batches. The last incomplete batch of an epoch is
+    dropped so every batch has the same shape. Under data parallelism every process walks the
+    same global batches (`batch_size` is global) and takes its slice of each, so the position in
+    the epoch does not depend on the number of processes and a run resumes on any number of
+    them (augmentation draws per process, for its own slice).
     """
 
     def __init__(
@@ -148,9 +174,11 @@ class FixedSource:
         seed: int,
         decode: Callable[[Tensor], Tensor] | None = None,
         group: Group = SINGLE,
+        augment: Callable[[dict[str, Tensor], torch.Generator], dict[str, Tensor]] | None = None,
     ) -> None:
         self.tensors = tensors
         self.decode = decode
+        self.augment = augment
         self.group = group
         self.local_batch = check_batch(batch_size, group)
         self.size = len(next(iter(tensors.values())))
@@ -161,6 +189,7 @@ class FixedSource:
         self.device = next(iter(tensors.values())).device
         self.epoch, self.position = 0, 0
         self._order = self._permutation(0)
+        self.rng = make_generator(self.device, seed, "augment") if augment is not None else None
 
     @property
     def batches_per_epoch(self) -> int:
@@ -182,15 +211,46 @@ class FixedSource:
         self.position += self.batch_size
         batch = {key: value[index] for key, value in self.tensors.items()}
         if self.decode is not None:
-            batch["x"] = self.decode(batch["x"])
+            batch = {key: value if key == "y" else self.decode(value) for key, value in batch.items()}
+        if self.augment is not None:
+            batch = self.augment(batch, self.rng)
         return batch
 
     def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "position": self.position}
+        state: dict[str, Any] = {"epoch": self.epoch, "position": self.position}
+        if self.rng is not None:
+            state["augment_rng"] = self.rng.get_state()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
         self._order = self._permutation(self.epoch)
+        if self.rng is not None and "augment_rng" in state:
+            self.rng.set_state(state["augment_rng"])
+
+
+class GroupedSource:
+    """Several data sets walked side by side, each with its own size and shuffle (the unaligned
+    domains of unpaired translation): a batch joins one batch of each. A target declares them
+    as `groups`, {group: {key: tensor}}, with distinct keys across groups."""
+
+    def __init__(self, sources: dict[str, FixedSource]) -> None:
+        self.sources = sources
+
+    @property
+    def epochs(self) -> float:
+        """Passes over the first group (the others cycle at their own pace)."""
+        return next(iter(self.sources.values())).epochs
+
+    def next(self) -> dict[str, Tensor]:
+        return {key: value for source in self.sources.values() for key, value in source.next().items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {name: source.state_dict() for name, source in self.sources.items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name, source in self.sources.items():
+            source.load_state_dict(state[name])
 
 
 def build_source(
@@ -198,14 +258,23 @@ def build_source(
 ) -> DataSource:
     """Batches for the `data` config section.
 
-    A target with a finite data set is walked in shuffled epochs, its stored tensors moved to
-    the device once; otherwise `data.size` N > 0 draws a fixed set of N samples, and 0 streams
-    fresh samples for every batch.
+    A target with groups of data sets (unaligned domains) walks each in its own shuffled epochs;
+    one with a finite data set walks it in shuffled epochs, its stored tensors moved to the
+    device once; otherwise `data.size` N > 0 draws a fixed set of N samples, and 0 streams fresh
+    samples for every batch.
     """
+    groups = getattr(target, "groups", None)
+    if groups:
+        return GroupedSource({
+            name: FixedSource({k: v.to(device) for k, v in tensors.items()}, settings["batch_size"],
+                              derive_seed(seed, f"group-{name}"), target.decode, group)
+            for name, tensors in groups.items()
+        })  # fmt: skip
     dataset = target.dataset
     if dataset is not None:
         on_device = {key: value.to(device) for key, value in dataset.items()}
-        return FixedSource(on_device, settings["batch_size"], seed, target.decode, group)
+        augment = getattr(target, "augment", None)  # a target's own batch augmentation (paired jitter)
+        return FixedSource(on_device, settings["batch_size"], seed, target.decode, group, augment)
     size = settings.get("size", 0)
     if size == 0:
         return StreamSource(target, settings["batch_size"], seed, device, group)

@@ -11,11 +11,11 @@ import scipy.stats
 import torch
 from torch import Tensor
 
-from ..config import list_setting, setting
 from ..errors import ConfigError
 from ..metrics.toy import energy_distance, mode_coverage, sliced_wasserstein, wasserstein_1d
 from ..plots import draw_points_2d, draw_values_1d
-from . import TARGETS
+from ..registries import TARGETS
+from ..settings import list_setting, setting
 
 
 @dataclass

@@ -19,8 +19,8 @@ import torch
 from torch import Tensor
 
 from ..atomic import atomic_write_bytes, file_lock
-from ..config import LOWER_IS_BETTER
 from ..errors import ConfigError
+from ..settings import LOWER_IS_BETTER
 from .classifier import content_hash
 from .features import FeatureNetwork, domain_features, inception_features
 from .scores import GaussianStats, density_coverage, fid, inception_score, kid, precision_recall
@@ -112,7 +112,10 @@ class ImageMetrics:
         if not cls.check(evaluation, target, data_name):
             return None
         network = feature_network(evaluation["features"], target, device)
-        return cls(evaluation["metrics"], network, target.dataset["x"], data_name, evaluation["n_real"])
+        # paired data: outputs are compared with the held-out targets they should match
+        held_out = getattr(target, "held_out", None)
+        real = held_out[1] if held_out is not None else target.dataset["x"]
+        return cls(evaluation["metrics"], network, real, data_name, evaluation["n_real"])
 
     @staticmethod
     def check(evaluation: Mapping[str, Any], target: Any, data_name: str) -> bool:

@@ -5,23 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from ..data import TargetInfo
-from ..layers import apply_spectral_norm
 from ..recipe import GAN
-from ..registry import Registry
-
-MODELS: Registry = Registry("model")
-
-from . import dcgan, mlp, resnet  # noqa: E402,F401  (registers)
+from ..registries import MODELS
+from . import dcgan, mlp, pix2pix, resnet  # noqa: F401  (register the models)
 
 
 def build_model(config: dict[str, Any], target: TargetInfo) -> GAN:
-    """The GAN named by `config['model']['name']`, shaped for `target`, with G's EMA if asked."""
+    """The GAN named by `config['model']['name']`, shaped for `target`, with spectral norm on the
+    players `model.spectral_norm` names and moving averages of its generators if asked."""
     gan = MODELS.get(config["model"]["name"], "model.name").item(config, target)
-    normalised = {"D": ("D",), "G": ("G",), "both": ("D", "G"), "none": ()}[config["model"]["spectral_norm"]]
-    for player in gan.players():
-        if player.name in normalised:
-            for name in player.networks:
-                apply_spectral_norm(gan.nets[name])
+    gan.apply_spectral_norm(config["model"]["spectral_norm"])
     gan.configure(config["train"])
     return gan
 

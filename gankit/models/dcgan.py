@@ -15,11 +15,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..config import setting
 from ..data import TargetInfo
 from ..errors import ConfigError
-from ..recipe import Latent, StandardGAN
-from . import MODELS
+from ..games import StandardGAN
+from ..recipe import Latent
+from ..registries import MODELS
+from ..settings import setting
 from .common import class_count, init_dcgan, output_layer
 
 

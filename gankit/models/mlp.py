@@ -15,11 +15,12 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from ..config import list_setting, setting
 from ..data import TargetInfo
 from ..errors import ConfigError
-from ..recipe import Latent, LatentKind, StandardGAN
-from . import MODELS
+from ..games import StandardGAN
+from ..recipe import Latent, LatentKind
+from ..registries import MODELS
+from ..settings import list_setting, setting
 from .common import INITIALISERS, class_count
 
 Activation = Literal["relu", "leaky_relu", "tanh", "sigmoid", "elu", "gelu", "silu"]

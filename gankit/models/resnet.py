@@ -20,12 +20,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..config import setting
 from ..data import TargetInfo
 from ..errors import ConfigError
+from ..games import StandardGAN
 from ..layers import DiscriminatorBlock, GeneratorBlock, ResidualMLPBlock, SelfAttention
-from ..recipe import Latent, StandardGAN
-from . import MODELS
+from ..recipe import Latent
+from ..registries import MODELS
+from ..settings import setting
 from .common import class_count, output_layer
 from .dcgan import plan
 

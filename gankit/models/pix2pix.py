@@ -1,0 +1,126 @@
+"""Pix2Pix (Isola et al. 2017): paired image-to-image translation with a conditional GAN.
+
+G (a U-Net or a ResNet translator) maps an input image a to an output; a PatchGAN D judges
+the input and an output together (a real pair (a, x) against a generated pair (a, G(a))), so
+it can check that the output fits its input, patch by patch. G minimises the adversarial loss
+plus λ·‖G(a) − x‖₁ (λ = 100): L1 gets the low frequencies right, the adversarial term makes
+the output sharp. D's loss is halved, as in the paper, to slow it against G.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..data import TargetInfo
+from ..errors import ConfigError
+from ..games import discriminator_stats
+from ..losses import Objective, get_objective
+from ..recipe import Batch, Player
+from ..registries import MODELS
+from ..settings import setting
+from ..translation import TEST_MODES, TranslationGAN
+from .translation_nets import NORMS, PatchDiscriminator, ResNetTranslator, UNetGenerator, init_normal
+
+
+class Pix2Pix(TranslationGAN):
+    """The Pix2Pix game. Each iteration D updates on a fresh pair batch; G then updates on the
+    same batch (as the reference trains), with D frozen."""
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        objective: Objective,
+        l1_weight: float = 100.0,
+        gan_weight: float = 1.0,
+        d_steps: int = 1,
+        g_steps: int = 1,
+        test_mode: str = "train",
+    ) -> None:
+        super().__init__({"G": generator, "D": discriminator}, test_mode)
+        self.objective, self.l1_weight, self.gan_weight = objective, l1_weight, gan_weight
+        self.d_steps, self.g_steps = d_steps, g_steps
+
+    def players(self) -> list[Player]:
+        return [
+            Player("D", ("D",), self.d_loss, self.d_steps),
+            Player("G", ("G",), self.g_loss, self.g_steps, fresh_batch=False),
+        ]
+
+    def judge(self, inputs: Tensor, outputs: Tensor) -> Tensor:
+        """D's patch logits for (input, output) pairs, one row of logits per image."""
+        return self.net("D")(torch.cat([inputs, outputs], 1)).flatten(1)
+
+    def d_loss(self, batch: Batch, rng: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
+        inputs, real = batch["a"], batch["x"]
+        with torch.no_grad():
+            fake = self.net("G")(inputs)
+        real_logits, fake_logits = self.judge(inputs, real), self.judge(inputs, fake)
+        loss = 0.5 * self.objective.d_loss(real_logits, fake_logits)
+        return loss, discriminator_stats(self.objective, loss, real_logits, fake_logits)
+
+    def g_loss(self, batch: Batch, rng: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
+        inputs, real = batch["a"], batch["x"]
+        fake = self.net("G")(inputs)
+        adversarial = self.objective.g_loss(self.judge(inputs, fake))
+        l1 = (fake - real).abs().mean()
+        loss = self.gan_weight * adversarial + self.l1_weight * l1
+        return loss, {"g_loss": loss.detach(), "g_gan": adversarial.detach(), "g_l1": l1.detach()}
+
+    def loss_guides(self) -> dict[str, float]:
+        return {"d_loss": 0.5 * self.objective.d_equilibrium}
+
+    def accuracy_meaningful(self) -> bool:
+        return not self.objective.critic
+
+
+@dataclass
+class Pix2PixSettings:
+    generator: str = setting("unet", "G: the U-Net (pix2pix) or the ResNet translator (CycleGAN's)",
+                             choices=("unet", "resnet"))  # fmt: skip
+    g_width: int = setting(64, "channels of G's first layer (doubling inwards, capped at 8×)", min=1)
+    depth: int = setting(0, "U-Net: down-convolutions (0: down to 1×1, i.e. 8 at 256 px, 6 at 64 px)", min=0)
+    blocks: int = setting(9, "ResNet translator: residual blocks (9 at 256 px, 6 at 128 px in CycleGAN)", min=1)
+    dropout: float = setting(0.5, "dropout in G's innermost decoder blocks (U-Net) or residual blocks (ResNet)",
+                             min=0.0, max=0.99)  # fmt: skip
+    d_width: int = setting(64, "channels of D's first layer", min=1)
+    d_layers: int = setting(3, "PatchGAN depth: 3 judges 70×70 patches (1: 16×16, 2: 34×34, 4: 142×142)", min=1)
+    norm: str = setting("batch", "normalisation in G and D: batch (pix2pix), instance, none", choices=NORMS)
+    l1_weight: float = setting(100.0, "λ of G's L1 term ‖G(a) − x‖₁ (0: adversarial loss alone)", min=0.0)
+    gan_weight: float = setting(1.0, "weight of G's adversarial term (0: L1 alone, the paper's ablation)", min=0.0)
+    test_mode: str = setting(
+        "train", "how G runs when translating: train (dropout and batch statistics as in training, as the paper "
+        "does) or eval (dropout off, running statistics)", choices=TEST_MODES)  # fmt: skip
+
+
+@MODELS.register("pix2pix", "Pix2Pix: paired image translation (U-Net or ResNet G, PatchGAN D on input+output)",
+                 Pix2PixSettings, players=("D", "G"))  # fmt: skip
+def build_pix2pix(config: dict[str, Any], target: TargetInfo) -> Pix2Pix:
+    m = config["model"]
+    if not target.input_shape:
+        raise ConfigError(f"model pix2pix needs paired data (an input image a with its target x); data.target "
+                          f"{config['data']['target']} gives {', '.join(target.keys)}: use data.target=paired "
+                          "(data.path, data.layout) or facades")  # fmt: skip
+    unused = [k for k in ("gp", "r1", "r2", "clip") if config["loss"][k]]
+    if unused:
+        raise ConfigError(f"model pix2pix does not apply loss.{unused[0]}; allowed loss settings: objective")
+    if target.value_range != "minus-one-one":
+        raise ConfigError("model pix2pix's generator ends in tanh: set data.range=minus-one-one")
+    (c_in, h, w), c_out = target.input_shape, target.shape[0]
+    if h != w:
+        raise ConfigError(f"model pix2pix needs square images; the pairs are {h}×{w} (set data.resolution)")
+    if m["generator"] == "unet":
+        generator: nn.Module = UNetGenerator(c_in, c_out, h, m["g_width"], m["depth"], m["norm"], m["dropout"])
+    else:
+        generator = ResNetTranslator(c_in, c_out, m["g_width"], m["blocks"], m["norm"], m["dropout"])
+    discriminator = PatchDiscriminator(c_in + c_out, m["d_width"], m["d_layers"], m["norm"])
+    init_normal(generator)
+    init_normal(discriminator)
+    objective = get_objective(config["loss"]["objective"])
+    train = config["train"]
+    return Pix2Pix(generator, discriminator, objective, m["l1_weight"], m["gan_weight"], train["d_steps"],
+                   train["g_steps"], m["test_mode"])  # fmt: skip

@@ -1,0 +1,127 @@
+"""Translation models: generators that turn an input image into an output image (Pix2Pix…).
+
+A translation model's batches hold "a", the input image, and "x", its target; it samples by
+translating input images, is evaluated on the data's held-out pairs (L1, PSNR, SSIM and the
+image metrics of outputs against targets), and its grids show input | output | target rows.
+
+How the generator runs at test time is an explicit choice (`test_mode`): "train" keeps dropout
+and batch statistics as in training, as the pix2pix paper does (the noise of a conditional GAN
+lives in its dropout), "eval" switches them to inference behaviour. Either way translating
+leaves the model untouched (running statistics are restored) and, given a seed, is repeatable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .distributed import SINGLE, Group
+from .metrics.paired import paired_measures
+from .recipe import GAN, Snapshot
+
+TEST_MODES = ("train", "eval")
+
+
+@contextlib.contextmanager
+def test_time(network: nn.Module, mode: str, seed: int | None) -> Iterator[None]:
+    """Run `network` in `mode` ("train": dropout and batch statistics on, "eval": off) and give
+    it back as it was: training flag, running statistics, and the global RNG (dropout draws
+    from a generator seeded with `seed`, so a translation is repeatable)."""
+    buffers = {k: v.clone() for k, v in network.state_dict().items() if "running_" in k or "num_batches" in k}
+    was_training = network.training
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() and torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices, enabled=seed is not None):
+        if seed is not None:
+            torch.manual_seed(seed)
+        network.train(mode == "train")
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            network.train(was_training)
+            if buffers:
+                network.load_state_dict(buffers, strict=False)
+
+
+class TranslationGAN(GAN):
+    """Base of the models whose generator maps an input image "a" to an output like "x"."""
+
+    kind = "translation"
+    batch_keys = ("a", "x")
+
+    def __init__(self, nets: Mapping[str, nn.Module], test_mode: str = "train") -> None:
+        super().__init__(nets)
+        if test_mode not in TEST_MODES:
+            raise ValueError(f"test_mode must be one of {', '.join(TEST_MODES)}, got {test_mode!r}")
+        self.test_mode = test_mode
+
+    def describe_keys(self) -> str:
+        return "a: the input image, x: its target, as paired data gives them (data.target=paired or facades)"
+
+    @torch.no_grad()
+    def translate(self, inputs: Tensor, seed: int | None = 0, batch_size: int = 16) -> Tensor:
+        """Outputs for float input images in the data's range, in chunks of `batch_size`."""
+        generator = self.sampling_generator
+        with test_time(generator, self.test_mode, seed):
+            return torch.cat([generator(chunk) for chunk in inputs.split(batch_size)])
+
+    def translate_images(self, images: Tensor, info: Any, seed: int | None = 0, batch_size: int = 16) -> Tensor:
+        """uint8 (or float) N×C×H×W input pictures → uint8 translations, checked against the
+        run's input shape."""
+        expected = tuple(info.input_shape)
+        if tuple(images.shape[1:]) != expected:
+            from .errors import DataError
+
+            raise DataError(f"inputs are {tuple(images.shape[1:])} (channels, height, width); this model translates "
+                            f"{expected} images (set --resolution / convert them first)")  # fmt: skip
+        x = images.to(torch.float32)
+        if images.dtype == torch.uint8:
+            x = x / 255 if info.value_range == "zero-one" else x / 127.5 - 1
+        return info.to_images(self.translate(x, seed, batch_size))
+
+    def held_out_pairs(self, target: Any, n: int) -> tuple[Tensor, Tensor]:
+        """Up to `n` decoded (input, target) pairs the model did not train on (the training
+        pairs when the data has no held-out split), on the model's device."""
+        device = next(self.parameters()).device
+        pairs = target.held_out or (target.dataset["a"], target.dataset["x"])
+        return tuple(target.decode(t[:n].to(device)) for t in pairs)  # type: ignore[return-value]
+
+    def snapshot(
+        self, target: Any, n: int, seed: int, measure: bool = True, image_metrics: Any = None, group: Group = SINGLE
+    ) -> Snapshot:
+        """Translations of the first `n` held-out inputs, compared with their targets: L1,
+        PSNR, SSIM, sharpness, and the image metrics asked for (outputs against targets)."""
+        inputs, real = self.held_out_pairs(target, n)
+        fake = self.translate(inputs, seed)
+        measures: dict[str, float] = {}
+        protocol: dict[str, Any] = {}
+        if measure and group.main:
+            measures = paired_measures(fake, real)
+            split = "held-out" if target.held_out is not None else "training (the data has no held-out split)"
+            protocol = {"pairs": len(fake), "split": split, "test_mode": self.test_mode, "seed": seed}
+            if image_metrics is not None:
+                values, image_protocol = image_metrics(target.to_images(fake))
+                measures.update(values)
+                protocol.update(image_protocol)
+        return Snapshot(fake, inputs, real, measures, protocol)
+
+    def grid(self, target: Any, rows: int, cols: int, seed: int) -> tuple[Tensor, int] | None:
+        """`rows` held-out pairs, one per row: input | output | target (cols is always 3)."""
+        inputs, real = self.held_out_pairs(target, rows)
+        fake = self.translate(inputs, seed)
+        shown = [target.to_images(t) for t in (inputs_as_output(inputs, fake), fake, real)]
+        return torch.stack(shown, 1).flatten(0, 1), 3
+
+
+def inputs_as_output(inputs: Tensor, fake: Tensor) -> Tensor:
+    """Inputs shaped like the outputs for a picture: grey inputs repeated to the output's
+    channels (a colour input beside grey outputs is shown by its mean)."""
+    if inputs.shape[1] == fake.shape[1]:
+        return inputs
+    if inputs.shape[1] == 1:
+        return inputs.expand(-1, fake.shape[1], -1, -1)
+    return inputs.mean(1, keepdim=True).expand(-1, fake.shape[1], -1, -1)
