@@ -204,11 +204,12 @@ def write_array(samples: np.ndarray, out: Path) -> None:
     atomic_write_bytes(out, buffer.getvalue())
 
 
-def write_images(images: Tensor, folder: Path) -> int:
-    """One PNG per image (000000.png, …) in `folder`, created if needed."""
-    folder.mkdir(exist_ok=True)
+def write_images(images: Tensor, folder: Path, names: Sequence[Path] = ()) -> int:
+    """One PNG per image in `folder` (created if needed), under `names` or 000000.png, 000001.png…"""
     for i, image in enumerate(images.cpu()):
-        write_picture(folder / f"{i:06d}.png", [image.permute(1, 2, 0).numpy()])
+        path = folder / (names[i] if names else f"{i:06d}.png")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_picture(path, [image.permute(1, 2, 0).numpy()])
     return len(images)
 
 
@@ -238,17 +239,20 @@ def cmd_translate(args: argparse.Namespace) -> int:
         raise GankitError(f"--out {out} is a file; translations go to a folder")
     if not out.parent.is_dir():
         raise GankitError(f"--out {out}: folder {out.parent} does not exist")
+    names = [path.relative_to(source).with_suffix(".png") if source.is_dir() else Path(path.stem + ".png")
+             for path in files]  # fmt: skip
+    taken: dict[Path, Path] = {}
+    for name, path in zip(names, files):
+        if name in taken:
+            raise GankitError(f"--input {taken[name]} and {path} would both be written as {out / name}; "
+                              "rename one of them")  # fmt: skip
+        taken[name] = path
     loaded = api.load(args.run)
     loaded.require("translation")
     channels, resolution, _ = loaded.info.input_shape
-    out.mkdir(exist_ok=True)
     for start in range(0, len(files), 16):
-        chunk = files[start : start + 16]
-        outputs = loaded.translate(read_images(chunk, channels, resolution), args.seed)
-        for path, image in zip(chunk, outputs.cpu()):
-            name = path.relative_to(source).with_suffix(".png") if source.is_dir() else Path(path.stem + ".png")
-            (out / name).parent.mkdir(parents=True, exist_ok=True)
-            write_picture(out / name, [image.permute(1, 2, 0).numpy()])
+        outputs = loaded.translate(read_images(files[start : start + 16], channels, resolution), args.seed)
+        write_images(outputs, out, names[start : start + 16])
     print(f"wrote {len(files)} translations to {out}/")
     return 0
 

@@ -31,7 +31,7 @@ from .distributed import (
     same_everywhere,
 )
 from .distributed import stop as stop_group
-from .errors import CheckpointError, RunError
+from .errors import CheckpointError, ConfigError, RunError
 from .graphs import GraphedStep, graph_obstacle, set_capturable
 from .health import HealthMonitor, total_norm
 from .metrics.images import ImageMetrics, better
@@ -78,9 +78,14 @@ class Trainer:
         self.gan.check_data(self.info.keys, config["data"]["target"])
         speed_up(self.gan, config["train"])
         ImageMetrics.check(config["eval"], self.target, config["data"]["target"])  # on every process, first
+        self.gan.check_evaluation(self.target, config["eval"])
         distribute(self.gan, config, self.group, self.device)
         self.data = build_source(self.target, config["data"], config["seed"], self.device, self.group)
         self.players: list[Player] = self.gan.players()
+        missing = [p.name for p in self.players if p.name not in config["optim"]]
+        if missing:
+            raise ConfigError(f"the model's player {missing[0]} has no optim.{missing[0]} in the config (it has "
+                              f"{', '.join(config['optim'])}): set model.name to the model, or give optim.{missing[0]}")  # fmt: skip
         self.player_params = {p.name: list(self._parameters(p)) for p in self.players}
         self.optimizers = {
             p.name: build_optimizer(config["optim"][p.name], self.player_params[p.name]) for p in self.players
@@ -143,7 +148,7 @@ class Trainer:
         batch: dict[str, Tensor] = {}
         for player in self.players:
             for name, net in self.gan.nets.items():
-                net.requires_grad_(name in player.networks)
+                net.requires_grad_(name in player.networks or name in player.forwards)
             self.gan.active = frozenset(player.networks)
             optimizer = self.optimizers[player.name]
             for _ in range(player.steps):

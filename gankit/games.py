@@ -45,6 +45,12 @@ class GenerativeGAN(GAN):
     def describe_keys(self) -> str:
         return "x: samples, y: class ids" if self.num_classes else "x: samples"
 
+    def distribute(self, group: Group, wrappers: dict[str, nn.Module]) -> None:
+        """A model's `batch_size` (of generated samples) is global; each process makes its share."""
+        super().distribute(group, wrappers)
+        if hasattr(self, "batch_size"):
+            self.batch_size = check_batch(self.batch_size, group)
+
     def noise(self, n: int, rng: torch.Generator) -> Tensor:
         """n noise vectors for this process: its slice of the global batch every process draws."""
         return self.group.draw(lambda k: self.latent.sample(k, rng), n)
@@ -210,11 +216,6 @@ class StandardGAN(GenerativeGAN):
             penalties=Penalties.from_config(config["loss"]),
             clip=config["loss"]["clip"],
         )
-
-    def distribute(self, group: Group, wrappers: dict[str, nn.Module]) -> None:
-        """The configured batch is global; each process generates its share of it."""
-        super().distribute(group, wrappers)
-        self.batch_size = check_batch(self.batch_size, group)
 
     def twice_differentiated(self) -> frozenset[str]:
         return frozenset({"D"}) if self.penalties.differentiate_twice else frozenset()

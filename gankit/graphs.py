@@ -152,9 +152,12 @@ class GraphedStep:
 
     def _draws(self) -> int:
         """Real batches one iteration draws (a player without `fresh_batch` reuses the last)."""
-        players = [p for p in self.trainer.players if p.uses_data]
-        fresh = sum(p.steps for p in players if p.fresh_batch)
-        return fresh or (1 if players else 0)
+        draws, have = 0, False
+        for player in self.trainer.players:
+            for _ in range(player.steps if player.uses_data else 0):
+                if player.fresh_batch or not have:
+                    draws, have = draws + 1, True
+        return draws
 
     def _next_batches(self) -> list[Batch]:
         """This iteration's real batches of a fixed data set, drawn on the host's schedule."""

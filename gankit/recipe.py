@@ -42,6 +42,9 @@ class Player:
     the device; the engine averages them between log records; names ending in `loss` are
     drawn as losses). `batch` is a real batch when `uses_data` (a fresh one per update, or with
     `fresh_batch=False` the batch the previous player drew this iteration), else an empty dict.
+    The other players' networks are frozen during its update, except those in `forwards`: it
+    runs them with their graph kept, for a later player to differentiate (Pix2Pix's D step
+    translates the batch once for both updates, as the reference does).
     """
 
     name: str
@@ -51,6 +54,7 @@ class Player:
     uses_data: bool = True
     after_update: Callable[[], None] | None = None
     fresh_batch: bool = True
+    forwards: tuple[str, ...] = ()
 
 
 LatentKind = Literal["normal", "uniform", "uniform-symmetric"]
@@ -106,7 +110,9 @@ class GAN(nn.Module):
         raise NotImplementedError
 
     def on_iteration(self, step: int, total: int) -> None:
-        """Called on the host before iteration `step` of `total` (a fade-in, a decaying weight)."""
+        """Called on the host before iteration `step` of `total` (a fade-in, a decaying weight).
+        A value changed here must live in a tensor updated in place, or `graph_obstacle` must
+        say so: a CUDA graph replays what it captured."""
 
     def check_data(self, keys: Sequence[str], target_name: str) -> None:
         """A ConfigError unless the data's batches hold what this model's batches need."""
@@ -117,6 +123,9 @@ class GAN(nn.Module):
 
     def describe_keys(self) -> str:
         return "x: samples"
+
+    def check_evaluation(self, target: Any, evaluation: Mapping[str, Any]) -> None:
+        """A ConfigError, before training, for evaluation settings this model cannot honour."""
 
     def loss_guides(self) -> dict[str, float]:
         """Values that statistics take at the ideal equilibrium, drawn beside the loss curves."""
@@ -174,6 +183,10 @@ class GAN(nn.Module):
     def apply_spectral_norm(self, which: str) -> None:
         """Spectral norm on every network of the players `model.spectral_norm` names (D, G, both)."""
         chosen = SPECTRAL_NORM_PLAYERS[which]
+        names = [p.name for p in self.players()]
+        if any(name not in names for name in chosen):
+            raise ConfigError(f"model.spectral_norm = {which} names players D and G; this model's players are "
+                              f"{', '.join(names)} (use none)")  # fmt: skip
         for player in self.players():
             if player.name in chosen:
                 for name in player.networks:

@@ -19,7 +19,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .data.images import decode_pixels
 from .distributed import SINGLE, Group
+from .errors import DataError
+from .metrics.images import check_fake_count
 from .metrics.paired import paired_measures
 from .recipe import GAN, Snapshot
 
@@ -29,22 +32,29 @@ TEST_MODES = ("train", "eval")
 @contextlib.contextmanager
 def test_time(network: nn.Module, mode: str, seed: int | None) -> Iterator[None]:
     """Run `network` in `mode` ("train": dropout and batch statistics on, "eval": off) and give
-    it back as it was: training flag, running statistics, and the global RNG (dropout draws
-    from a generator seeded with `seed`, so a translation is repeatable)."""
-    buffers = {k: v.clone() for k, v in network.state_dict().items() if "running_" in k or "num_batches" in k}
+    it back as it was: training flag, every buffer (running statistics, spectral norm's power
+    iteration vectors), and the RNG of the CPU and of the network's device (dropout draws from
+    them seeded with `seed`, so a translation is repeatable)."""
+    buffers = [(buffer, buffer.clone()) for buffer in network.buffers()]
     was_training = network.training
-    devices = [torch.cuda.current_device()] if torch.cuda.is_available() and torch.cuda.is_initialized() else []
+    device = next(network.parameters()).device
+    devices = (
+        [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    )
     with torch.random.fork_rng(devices=devices, enabled=seed is not None):
         if seed is not None:
-            torch.manual_seed(seed)
+            torch.default_generator.manual_seed(seed)
+            if devices:
+                torch.cuda.default_generators[devices[0]].manual_seed(seed)
         network.train(mode == "train")
         try:
             with torch.no_grad():
                 yield
         finally:
             network.train(was_training)
-            if buffers:
-                network.load_state_dict(buffers, strict=False)
+            with torch.no_grad():
+                for buffer, saved in buffers:
+                    buffer.copy_(saved)
 
 
 class TranslationGAN(GAN):
@@ -64,8 +74,14 @@ class TranslationGAN(GAN):
 
     @torch.no_grad()
     def translate(self, inputs: Tensor, seed: int | None = 0, batch_size: int = 16) -> Tensor:
-        """Outputs for float input images in the data's range, in chunks of `batch_size`."""
+        """Outputs for float input images in the data's range, in chunks of `batch_size`; one
+        image at a time when batch norm runs on batch statistics ("train" test mode), so that an
+        output never depends on which other images were translated with it."""
         generator = self.sampling_generator
+        if self.test_mode == "train" and any(
+            isinstance(m, nn.modules.batchnorm._BatchNorm) for m in generator.modules()
+        ):
+            batch_size = 1
         with test_time(generator, self.test_mode, seed):
             return torch.cat([generator(chunk) for chunk in inputs.split(batch_size)])
 
@@ -73,15 +89,18 @@ class TranslationGAN(GAN):
         """uint8 (or float) N×C×H×W input pictures → uint8 translations, checked against the
         run's input shape."""
         expected = tuple(info.input_shape)
-        if tuple(images.shape[1:]) != expected:
-            from .errors import DataError
-
-            raise DataError(f"inputs are {tuple(images.shape[1:])} (channels, height, width); this model translates "
-                            f"{expected} images (set --resolution / convert them first)")  # fmt: skip
-        x = images.to(torch.float32)
-        if images.dtype == torch.uint8:
-            x = x / 255 if info.value_range == "zero-one" else x / 127.5 - 1
+        if images.dim() != 4 or len(images) == 0 or tuple(images.shape[1:]) != expected:
+            raise DataError(f"inputs have shape {tuple(images.shape)}; this model translates N×{'×'.join(map(str, expected))} "
+                            "images (N ≥ 1; channels, height, width as in training)")  # fmt: skip
+        x = decode_pixels(images, info.value_range) if images.dtype == torch.uint8 else images.to(torch.float32)
         return info.to_images(self.translate(x, seed, batch_size))
+
+    def check_evaluation(self, target: Any, evaluation: Mapping[str, Any]) -> None:
+        """The image metrics need at least MIN_FAKE translations; say so before training."""
+        pairs = target.held_out[0] if target.held_out is not None else target.dataset["a"]
+        count = min(evaluation["n_samples"], len(pairs))
+        if evaluation["metrics"]:
+            check_fake_count(count, f"the number of pairs evaluated (eval.n_samples capped by the {len(pairs)} pairs)")
 
     def held_out_pairs(self, target: Any, n: int) -> tuple[Tensor, Tensor]:
         """Up to `n` decoded (input, target) pairs the model did not train on (the training
@@ -100,7 +119,7 @@ class TranslationGAN(GAN):
         measures: dict[str, float] = {}
         protocol: dict[str, Any] = {}
         if measure and group.main:
-            measures = paired_measures(fake, real)
+            measures = paired_measures(fake, real, target.value_range)
             split = "held-out" if target.held_out is not None else "training (the data has no held-out split)"
             protocol = {"pairs": len(fake), "split": split, "test_mode": self.test_mode, "seed": seed}
             if image_metrics is not None:

@@ -164,7 +164,7 @@ class FixedSource:
     dropped so every batch has the same shape. Under data parallelism every process walks the
     same global batches (`batch_size` is global) and takes its slice of each, so the position in
     the epoch does not depend on the number of processes and a run resumes on any number of
-    them (augmentation draws per process, for its own slice).
+    them (augmentation draws per process, for its own slice, so it follows the process count).
     """
 
     def __init__(
@@ -189,7 +189,9 @@ class FixedSource:
         self.device = next(iter(tensors.values())).device
         self.epoch, self.position = 0, 0
         self._order = self._permutation(0)
-        self.rng = make_generator(self.device, seed, "augment") if augment is not None else None
+        # each process jitters its own slice, from its own stream (one process: the run's "augment" stream)
+        stream = f"augment-{group.rank}" if group.distributed else "augment"
+        self.rng = make_generator(self.device, seed, stream) if augment is not None else None
 
     @property
     def batches_per_epoch(self) -> int:

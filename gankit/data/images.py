@@ -274,12 +274,12 @@ def _open_image(path: Path, resolution: int = 0) -> np.ndarray:
 def read_images(paths: Sequence[Path], channels: int, resolution: int) -> Tensor:
     """Image files as one uint8 N×C×R×R tensor: each centre-cropped square resized to R×R as the
     training data was, then converted to `channels` (what `gankit translate` feeds a model)."""
-    pictures = []
-    for path in paths:
-        pixels = _open_image(path, resolution)
-        picture = torch.from_numpy((pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)).copy())
-        pictures.append(convert_channels(picture[None], channels)[0])
-    return torch.stack(pictures)
+    return torch.stack([convert_channels(as_chw(_open_image(path, resolution))[None], channels)[0] for path in paths])
+
+
+def as_chw(pixels: np.ndarray) -> Tensor:
+    """A decoded H×W (grey) or H×W×3 uint8 picture as a C×H×W tensor."""
+    return torch.from_numpy((pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)).copy())
 
 
 def list_images(folder: str | Path) -> list[Path]:
@@ -329,8 +329,7 @@ def image_folder(s: dict) -> ImageDataset:
     pictures = []
     for path in files[:n]:
         # resized as each file is read, so large photos are never all held at full size
-        pixels = _open_image(path, s["resolution"])
-        pictures.append(torch.from_numpy((pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)).copy()))
+        pictures.append(as_chw(_open_image(path, s["resolution"])))
     odd = next((i for i, p in enumerate(pictures) if p.shape[1:] != pictures[0].shape[1:]), None)
     if odd is not None:
         (h0, w0), (h1, w1) = pictures[0].shape[1:], pictures[odd].shape[1:]

@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -29,6 +28,7 @@ from .images import (
     ImageSettings,
     _open_image,
     _required_path,
+    as_chw,
     convert_channels,
     data_root,
     decode_pixels,
@@ -170,11 +170,6 @@ class PairedImages:
 # --------------------------------------------------------------------------- readers
 
 
-def _as_chw(pixels: np.ndarray) -> Tensor:
-    """H×W or H×W×3 uint8 → C×H×W tensor."""
-    return torch.from_numpy((pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)).copy())
-
-
 def _stack(pictures: list[Tensor], files: Sequence[Path], folder: Path) -> Tensor:
     """C×H×W pictures of one side → uint8 N×C×H×W: grey when all are grey, else RGB; all of one size."""
     odd = next((i for i, p in enumerate(pictures) if p.shape[1:] != pictures[0].shape[1:]), None)
@@ -204,7 +199,7 @@ def read_side_by_side(folder: str | Path, resolution: int, limit: int) -> tuple[
     files = files[: _count(limit, len(files), folder)]
     a_side, b_side = [], []
     for path in files:
-        pixels = _as_chw(_open_image(path))
+        pixels = as_chw(_open_image(path))
         h, w = pixels.shape[1:]
         if w != 2 * h:
             raise DataError(
@@ -266,8 +261,8 @@ def read_aligned_folders(
                 f"pair {name}: {a_path} is {a.shape[0]}×{a.shape[1]} but {b_path} is {b.shape[0]}×{b.shape[1]}; "
                 "the two images of a pair must have the same size (or set data.resolution)"
             )
-        a_side.append(_as_chw(a))
-        b_side.append(_as_chw(b))
+        a_side.append(as_chw(a))
+        b_side.append(as_chw(b))
     files = [a_path for _, a_path, _ in pairs]
     return _stack(a_side, files, Path(a_dir)), _stack(b_side, [b for _, _, b in pairs], Path(b_dir)), files
 

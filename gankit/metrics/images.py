@@ -101,6 +101,7 @@ class ImageMetrics:
             pick = torch.randperm(len(real), generator=torch.Generator().manual_seed(0))[:count]
             real = real[pick.sort().values]
         self.real = real
+        self.described = "training images"  # what the reference set is, for the protocol
         self._reference: Reference | None = None
 
     @classmethod
@@ -115,7 +116,9 @@ class ImageMetrics:
         # paired data: outputs are compared with the held-out targets they should match
         held_out = getattr(target, "held_out", None)
         real = held_out[1] if held_out is not None else target.dataset["x"]
-        return cls(evaluation["metrics"], network, real, data_name, evaluation["n_real"])
+        metrics = cls(evaluation["metrics"], network, real, data_name, evaluation["n_real"])
+        metrics.described = "held-out targets" if held_out is not None else metrics.described
+        return metrics
 
     @staticmethod
     def check(evaluation: Mapping[str, Any], target: Any, data_name: str) -> bool:
@@ -163,7 +166,7 @@ class ImageMetrics:
             **self.network.protocol,
             "n_fake": len(fake),
             "n_real": reference.count,
-            "reference": f"{self.name}: {reference.count} of the run's training images (all, or a seed-0 random "
+            "reference": f"{self.name}: {reference.count} of the run's {self.described} (all, or a seed-0 random "
                          f"subset), sha256 {reference.data_sha256[:16]}…",
             "kid": {"subsets": KID_SUBSETS, "subset_size": kid_size, "kernel": "(x·y/d + 1)^3",
                     "drawn_from": {"real": len(reference.kept), "fake": len(kept)}},

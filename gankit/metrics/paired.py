@@ -123,13 +123,14 @@ def high_frequency_energy(images: Tensor, cutoff: float = 0.25) -> float:
     return float(total) / len(images)
 
 
-def paired_measures(fake: Tensor, real: Tensor) -> dict[str, float]:
-    """All paired measures of translated images `fake` against their targets `real`, both in [-1, 1]."""
-    _check(fake, real)
+def paired_measures(fake: Tensor, real: Tensor, value_range: str = "minus-one-one") -> dict[str, float]:
+    """All paired measures of translated images `fake` against their targets `real`, both in
+    `value_range` (L1 is in that range's units)."""
+    _check(fake, real, value_range)
     return {
         "l1": l1(fake, real),
-        "psnr": psnr(fake, real),
-        "ssim": ssim(fake, real),
+        "psnr": psnr(fake, real, value_range),
+        "ssim": ssim(fake, real, value_range),
         "sharpness": high_frequency_energy(fake),
         "target_sharpness": high_frequency_energy(real),
     }

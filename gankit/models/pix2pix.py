@@ -27,8 +27,10 @@ from .translation_nets import NORMS, PatchDiscriminator, ResNetTranslator, UNetG
 
 
 class Pix2Pix(TranslationGAN):
-    """The Pix2Pix game. Each iteration D updates on a fresh pair batch; G then updates on the
-    same batch (as the reference trains), with D frozen."""
+    """The Pix2Pix game, as the reference trains it: each iteration G translates a fresh pair
+    batch once; D updates on it (the translation detached), then G updates through D's verdict
+    on that same translation, with D frozen. Under data parallelism G translates again for its
+    own update (its forward must run through its DDP wrapper for the gradients to be reduced)."""
 
     def __init__(
         self,
@@ -44,10 +46,16 @@ class Pix2Pix(TranslationGAN):
         super().__init__({"G": generator, "D": discriminator}, test_mode)
         self.objective, self.l1_weight, self.gan_weight = objective, l1_weight, gan_weight
         self.d_steps, self.g_steps = d_steps, g_steps
+        self.translated: Tensor | None = None  # G's output on this iteration's batch, graph kept for G's update
+
+    @property
+    def shares_translation(self) -> bool:
+        return not self.group.distributed
 
     def players(self) -> list[Player]:
+        shared = ("G",) if self.shares_translation else ()
         return [
-            Player("D", ("D",), self.d_loss, self.d_steps),
+            Player("D", ("D",), self.d_loss, self.d_steps, forwards=shared),
             Player("G", ("G",), self.g_loss, self.g_steps, fresh_batch=False),
         ]
 
@@ -57,15 +65,20 @@ class Pix2Pix(TranslationGAN):
 
     def d_loss(self, batch: Batch, rng: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
         inputs, real = batch["a"], batch["x"]
-        with torch.no_grad():
-            fake = self.net("G")(inputs)
-        real_logits, fake_logits = self.judge(inputs, real), self.judge(inputs, fake)
+        if self.shares_translation:
+            self.translated = fake = self.net("G")(inputs)
+        else:
+            with torch.no_grad():
+                fake = self.net("G")(inputs)
+        real_logits, fake_logits = self.judge(inputs, real), self.judge(inputs, fake.detach())
         loss = 0.5 * self.objective.d_loss(real_logits, fake_logits)
         return loss, discriminator_stats(self.objective, loss, real_logits, fake_logits)
 
     def g_loss(self, batch: Batch, rng: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
         inputs, real = batch["a"], batch["x"]
-        fake = self.net("G")(inputs)
+        fake, self.translated = self.translated, None  # the first G update uses D's translation
+        if fake is None:
+            fake = self.net("G")(inputs)
         adversarial = self.objective.g_loss(self.judge(inputs, fake))
         l1 = (fake - real).abs().mean()
         loss = self.gan_weight * adversarial + self.l1_weight * l1
@@ -113,6 +126,13 @@ def build_pix2pix(config: dict[str, Any], target: TargetInfo) -> Pix2Pix:
     (c_in, h, w), c_out = target.input_shape, target.shape[0]
     if h != w:
         raise ConfigError(f"model pix2pix needs square images; the pairs are {h}×{w} (set data.resolution)")
+    smallest = max(16, 3 * 2 ** m["d_layers"])  # D's patch grid needs ≥ 1 logit, SSIM an 11-px window
+    if h < smallest:
+        raise ConfigError(f"model pix2pix at model.d_layers = {m['d_layers']} needs images of at least "
+                          f"{smallest}×{smallest}; the pairs are {h}×{w} (raise data.resolution or lower d_layers)")  # fmt: skip
+    if m["generator"] == "resnet" and h % 4:
+        raise ConfigError(f"model.generator = resnet halves the images twice: data.resolution must be a multiple "
+                          f"of 4, got {h}")  # fmt: skip
     if m["generator"] == "unet":
         generator: nn.Module = UNetGenerator(c_in, c_out, h, m["g_width"], m["depth"], m["norm"], m["dropout"])
     else:
