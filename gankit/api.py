@@ -10,6 +10,7 @@ gan.generator                            # the plain torch.nn.Module
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,13 +24,13 @@ from .config import resolve
 from .data import Target, TargetInfo, build_target
 from .distributed import broadcast_text, group_from_environment
 from .engine import Trainer
-from .errors import CheckpointError, RunError
+from .errors import CheckpointError, ConfigError, RunError
 from .interpolate import WALKS
 from .metrics.images import ImageMetrics
 from .models import build_model
 from .recipe import GAN
 from .run import EVAL, RunDir
-from .runtime import resolve_device
+from .runtime import check_memory, resolve_device
 
 log = logging.getLogger("gankit")
 Overrides = Sequence[str] | Mapping[str, Any]
@@ -173,7 +174,7 @@ class LoadedGAN:
         if seed is None:
             rng.seed()
         else:
-            rng.manual_seed(seed)
+            rng.manual_seed(check_seed(seed))
         return rng
 
     def labels_for(self, n: int, label: int | Sequence[int] | Tensor | None) -> Tensor | None:
@@ -195,6 +196,7 @@ class LoadedGAN:
     def sample(self, n: int, seed: int | None = None, label: int | Sequence[int] | Tensor | None = None) -> Tensor:
         """`n` generated samples; the same `seed` gives the same samples; `label` picks classes."""
         self.require("generative")
+        check_memory(check_count("n", n) * math.prod(self.info.shape), f"{n:,} samples", "n", RunError)
         return self.gan.generate(n, self._rng(seed), self.labels_for(n, label))[0]
 
     def translate(self, images: Tensor, seed: int | None = 0, batch_size: int = 16) -> Tensor:
@@ -224,6 +226,8 @@ class LoadedGAN:
     ) -> Tensor:
         """Samples along `paths` latent walks of `steps` points each: shape (paths, steps, *sample)."""
         self.require("generative")
+        check_count("steps", steps)
+        check_count("paths", paths)
         if mode not in WALKS:
             raise RunError(f"unknown interpolation {mode!r} (allowed: {', '.join(WALKS)})")
         rng = self._rng(seed)
@@ -249,8 +253,8 @@ class LoadedGAN:
         protocol unless `n`, `seed`, `metrics` (fid, kid, is, pr, dc) or `features` say otherwise."""
         overrides = {f"eval.{k}": v for k, v in {"metrics": metrics, "features": features}.items() if v is not None}
         ev = resolve(base=self.config, overrides=overrides)["eval"] if overrides else self.config["eval"]
-        n = n or ev["n_samples"]
-        seed = ev["seed"] if seed is None else seed
+        n = ev["n_samples"] if n is None else check_count("n", n)
+        seed = ev["seed"] if seed is None else check_seed(seed)
         ev = {**ev, "n_samples": n}
         image_metrics = ImageMetrics.from_config(ev, self.target, self.config["data"]["target"], self.device)
         snapshot = self.gan.snapshot(self.target, n, seed, True, image_metrics)
@@ -264,25 +268,73 @@ class LoadedGAN:
         }
 
 
+def check_count(name: str, value: int) -> int:
+    """A count the user gave (samples, steps, paths): an integer >= 1, else a RunError."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise RunError(f"{name} must be an integer >= 1, got {value!r}")
+    return value
+
+
+def check_seed(seed: int) -> int:
+    """A seed the user gave: an integer in [0, 2**64), what torch's generators take."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+        raise RunError(f"seed must be an integer from 0 to 2**64 - 1, got {seed!r}")
+    return seed
+
+
 def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedGAN:
     """Load a run folder (its newest checkpoint) or one checkpoint file, never unpickling."""
+    if not isinstance(path, (str, Path)):
+        raise RunError(f"load needs a run folder or a checkpoint file (a path), got {path!r}")
     path = Path(path)
     if not path.exists():
         raise RunError(f"{path} does not exist (expected a run folder or a checkpoint file)")
-    if path.is_dir():
-        found = checkpoint.list_checkpoints(path / "checkpoints")
-        if not found:
-            if not (path / "config.json").exists():
-                raise RunError(f"{path} is not a gankit run folder (no config.json)")
-            raise CheckpointError(f"run {path} has no checkpoint yet")
-        path = found[-1][1]
+    target_device = resolve_device(str(device))  # a bad name is a ConfigError before any work
+    if not path.is_dir():
+        return _load_checkpoint(path, target_device)
+    found = checkpoint.list_checkpoints(path / "checkpoints")
+    if not found:
+        if not (path / "config.json").exists():
+            raise RunError(f"{path} is not a gankit run folder (no config.json)")
+        raise CheckpointError(f"run {path} has no checkpoint yet")
+    errors = []
+    for _, candidate in reversed(found):  # the newest readable one, as --resume takes
+        try:
+            loaded = _load_checkpoint(candidate, target_device)
+        except (CheckpointError, ConfigError) as exc:
+            errors.append(str(exc))
+            continue
+        for error in errors:
+            log.warning("skipping %s", error)
+        return loaded
+    raise CheckpointError(f"no readable checkpoint in {path / 'checkpoints'}: {errors[0]}")
+
+
+def _load_checkpoint(path: Path, device: torch.device) -> LoadedGAN:
+    """One checkpoint file as a LoadedGAN; its header is checked like a user's config, and the
+    model it describes must be no larger than the weights the file holds."""
     state = checkpoint.load(path, keys=("gan", "config", "step", "target"))
-    config = resolve(base=state["config"])
-    info = TargetInfo.from_dict(state["target"])
+    try:
+        step = int(state["step"])
+        info = TargetInfo.from_dict(state["target"])
+        if not isinstance(state["gan"], dict):
+            raise TypeError(f"gan is {type(state['gan']).__name__}, not a table of tensors")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path} has a damaged header ({type(exc).__name__}: {exc})") from None
+    try:
+        config = resolve(base=state["config"])
+    except ConfigError as exc:
+        raise CheckpointError(f"checkpoint {path} holds an invalid config: {exc}") from None
+    stored = sum(t.numel() for t in state["gan"].values() if isinstance(t, Tensor))
+    with torch.device("meta"):  # sized without allocating anything
+        needed = sum(t.numel() for t in build_model(config, info).state_dict().values() if isinstance(t, Tensor))
+    if needed > stored:
+        raise CheckpointError(f"checkpoint {path}: its config describes a model of {needed:,} values but the file "
+                              f"holds {stored:,}; refusing to build it")  # fmt: skip
     gan = build_model(config, info)
     gan.load_weights(state["gan"], f"checkpoint {path}")
-    gan.to(resolve_device(str(device))).eval()
-    return LoadedGAN(gan, info, config, int(state["step"]), path)
+    gan.to(device).eval()
+    return LoadedGAN(gan, info, config, step, path)
 
 
 def evaluate(

@@ -125,12 +125,17 @@ def list_checkpoints(folder: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def load_latest(folder: Path, device: str | torch.device = "cpu") -> tuple[Path, dict[str, Any]] | None:
-    """The newest checkpoint in `folder` that loads, after removing half-written temporaries."""
+def newest_first(folder: Path) -> list[Path]:
+    """The checkpoints in `folder`, newest first, after removing half-written temporaries."""
     if folder.is_dir():
         remove_stale_temporaries(folder)
+    return [path for _, path in reversed(list_checkpoints(folder))]
+
+
+def load_latest(folder: Path, device: str | torch.device = "cpu") -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint in `folder` that loads, after removing half-written temporaries."""
     errors = []
-    for _, path in reversed(list_checkpoints(folder)):
+    for path in newest_first(folder):
         try:
             state = load(path, device)
         except CheckpointError as exc:

@@ -125,6 +125,8 @@ def check_optimizer(spec: Mapping[str, Any], key: str) -> dict[str, Any]:
         elif isinstance(default, (int, float)):
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise ConfigError(f"{key}.{arg} must be a number, got {_describe(value)}")
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ConfigError(f"{key}.{arg} must be a finite number, got {value}")
             value = float(value) if isinstance(default, float) else value
         elif isinstance(default, tuple):
             if not isinstance(value, (list, tuple)) or len(value) != len(default):
@@ -163,6 +165,26 @@ def _optimizer_defaults(cls: type) -> dict[str, Any]:
         for p in inspect.signature(cls.__init__).parameters.values()
         if p.name not in ("self", "params") and p.kind in kinds
     }
+
+
+def check_same_optimisers(saved_config: Any, optim: Mapping[str, Mapping[str, Any]]) -> None:
+    """A resumed run keeps each player's optimiser kind (its saved state is that kind's); only
+    the settings may change. `saved_config` is the config a checkpoint holds."""
+    saved = saved_config.get("optim", {}) if isinstance(saved_config, Mapping) else {}
+    for name, spec in optim.items():
+        was = saved.get(name, {}).get("name", spec["name"]) if isinstance(saved.get(name), Mapping) else spec["name"]
+        if was != spec["name"]:
+            raise ConfigError(f"optim.{name}.name is {was} in the checkpoint: a resumed run keeps its optimiser "
+                              f"(the saved state is {was}'s); its settings may change, not its kind")  # fmt: skip
+
+
+def apply_settings(optimizer: torch.optim.Optimizer, spec: Mapping[str, Any]) -> None:
+    """Give a (restored) optimiser the settings of a validated spec: betas, eps, weight decay…
+    (the learning rate is the schedule's to set, every iteration)."""
+    for group in optimizer.param_groups:
+        for key, value in spec.items():
+            if key in group and key not in ("name", "params", "lr", "capturable", *SCHEDULE_KEYS):
+                group[key] = tuple(value) if isinstance(value, list) else value
 
 
 def build_optimizer(spec: Mapping[str, Any], parameters: Any) -> torch.optim.Optimizer:

@@ -7,6 +7,7 @@ status 2; Ctrl-C during training saves a checkpoint and exits with status 130.
 from __future__ import annotations
 
 import argparse
+import errno
 import io
 import json
 import logging
@@ -24,6 +25,7 @@ from .atomic import atomic_write_bytes
 from .config import resolve
 from .data.images import IMAGE_EXTENSIONS, list_images, read_images
 from .distributed import group_from_environment
+from .divergence import TrainingDiverged
 from .errors import GankitError
 from .interpolate import WALKS
 from .presets import DEFAULT_PRESET, describe_presets
@@ -292,6 +294,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
+    except TrainingDiverged as exc:
+        print(f"gankit: error: {exc}", file=sys.stderr)
+        return TrainingDiverged.exit_status
     except GankitError as exc:
         print(f"gankit: error: {exc}", file=sys.stderr)
         return 2
@@ -300,6 +305,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"gankit: {exc} and saved a checkpoint; continue with: gankit train --resume {exc.run}",
                   file=sys.stderr)  # fmt: skip
         return 130
+    except KeyboardInterrupt:  # before training started, or a second Ctrl-C: nothing half-written is kept
+        print("gankit: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:  # the environment: a full disk, a read-only folder, a path that cannot be written
+        print(f"gankit: error: {describe_os_error(exc)}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("gankit: error: not enough memory for what was asked (fewer samples, a smaller batch or model)",
+              file=sys.stderr)  # fmt: skip
+        return 2
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an operating-system failure: what failed, on which file, and what to do."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    hint = {
+        errno.ENOSPC: "free some space; runs keep their last complete checkpoint and resume with --resume",
+        errno.EDQUOT: "free some space; runs keep their last complete checkpoint and resume with --resume",
+        errno.EACCES: "the folder is not writable by this user",
+        errno.EROFS: "the file system is read-only",
+        errno.EPERM: "the operation is not permitted there",
+        errno.EISDIR: "that path is a folder",
+    }.get(exc.errno or 0, "check the path")
+    return f"{exc.strerror or exc}{where}: {hint}"
 
 
 if __name__ == "__main__":

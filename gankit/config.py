@@ -70,6 +70,11 @@ class TrainSettings:
         "capture the whole training iteration as one CUDA graph and replay it "
         "(falls back to eager, with a logged reason, where it cannot)",
     )
+    nonfinite: str = setting("stop", "a non-finite loss or gradient: stop (within one log interval, last finite "
+                             "checkpoint kept) or skip the update (a host sync per update)", choices=("stop", "skip"))  # fmt: skip
+    max_skips: int = setting(
+        10, "with nonfinite = skip: skipped updates of one player in a row that stop the run", min=1
+    )
 
 
 @dataclass
@@ -192,6 +197,9 @@ def parse_overrides(items: Sequence[str] | Mapping[str, Any]) -> Config:
     kept as a plain string, so `data.target=ring` needs no quotes.
     """
     pairs: list[tuple[str, Any]] = []
+    if isinstance(items, (str, bytes)):
+        raise ConfigError(f"overrides must be a list of key.path=value strings or a mapping, got the string "
+                          f"{items[:40]!r}; wrap it in a list: [{items[:40]!r}]")  # fmt: skip
     if isinstance(items, Mapping):
         pairs = list(items.items())
     else:

@@ -19,7 +19,7 @@ import safetensors.torch
 from torch import Tensor, nn
 
 from . import checkpoint
-from .checks import build_optimizer
+from .checks import apply_settings, build_optimizer, check_same_optimisers
 from .data import TargetInfo, build_source, build_target
 from .distributed import (
     Group,
@@ -31,6 +31,7 @@ from .distributed import (
     same_everywhere,
 )
 from .distributed import stop as stop_group
+from .divergence import FiniteWatch, TrainingDiverged, nonfinite_network, resume_hint
 from .errors import CheckpointError, ConfigError, RunError
 from .graphs import GraphedStep, graph_obstacle, set_capturable
 from .health import HealthMonitor, total_norm
@@ -41,7 +42,15 @@ from .precision import Precision
 from .recipe import GAN, Player, Snapshot
 from .rng import capture_global_rng, make_generator, restore_global_rng, seed_everything
 from .run import SUMMARY, RunDir
-from .runtime import RunningMeans, StopSignals, TrainingInterrupted, fmt, headline, resolve_device
+from .runtime import (
+    RunningMeans,
+    StopSignals,
+    TrainingInterrupted,
+    headline,
+    report_line,
+    resolve_device,
+    summarise,
+)
 from .schedule import Schedules
 from .watch import Watcher, tensorboard_available
 
@@ -91,6 +100,8 @@ class Trainer:
             p.name: build_optimizer(config["optim"][p.name], self.player_params[p.name]) for p in self.players
         }
         self.schedules = Schedules(self.optimizers, config["optim"])
+        train = config["train"]
+        self.finite = FiniteWatch(self.optimizers, self.device, train["nonfinite"] == "skip", train["max_skips"])
         self.precision = Precision(config["train"]["precision"], self.device, self.optimizers)
         self.health = HealthMonitor(self.gan.accuracy_meaningful(), settle_after=config["train"]["steps"] // 5)
         self.noise_rng = make_generator(self.device, config["seed"], "noise")
@@ -162,9 +173,15 @@ class Trainer:
                 grads = [p.grad for p in self.player_params[player.name] if p.grad is not None]
                 if grads:
                     stats[f"grad_norm_{player.name}"] = total_norm(grads)
-                self.precision.step(optimizer, player.name)
-                if player.after_update is not None:
-                    player.after_update()
+                # an fp16 scaler skips its own overflowing steps: only the loss says the run diverged
+                norm = None if self.precision.scalers else stats.get(f"grad_norm_{player.name}")
+                bad = self.finite.observe(player.name, loss, norm)
+                if self.finite.skip and self.finite.skips(bad, player.name, self.step):
+                    optimizer.zero_grad(set_to_none=True)
+                else:
+                    self.precision.step(optimizer, player.name)
+                    if player.after_update is not None:
+                        player.after_update()
                 all_stats.append(stats)
         for net in self.gan.nets.values():
             net.requires_grad_(True)
@@ -174,7 +191,14 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
 
     def fit(self) -> dict[str, Any]:
-        """Train to `train.steps`, then evaluate, draw and save; return the summary."""
+        """Train to `train.steps`, then evaluate, draw and save; return the summary. A run that
+        diverges stops with TrainingDiverged, saying how to resume from its last checkpoint."""
+        try:
+            return self._fit()
+        except TrainingDiverged as exc:
+            raise TrainingDiverged(f"{exc}; {resume_hint(self.run.path if self.run else None)}") from None
+
+    def _fit(self) -> dict[str, Any]:
         from tqdm.auto import tqdm
 
         train = self.config["train"]
@@ -188,6 +212,7 @@ class Trainer:
             desc=self.config["name"] or "train",
         )
         self._clock = (time.perf_counter(), self.step)
+        self._checked = self.step  # the iteration up to which updates were checked to be finite
         self._started = time.perf_counter() - self.elapsed
         if self.run is not None and self.watcher is None:
             self.watcher = Watcher(
@@ -234,11 +259,17 @@ class Trainer:
         evaluate = due(train["eval_every"]) if train["eval_every"] else last
         draw = due(train["plot_every"]) if train["plot_every"] else evaluate
         periodic_checkpoint = not last and train["checkpoint_every"] > 0 and self.step % train["checkpoint_every"] == 0
-        if self.group.distributed and (evaluate or draw or last or periodic_checkpoint or due(train["log_every"])):
+        grid = due(train["grid_every"]) if train["grid_every"] else draw
+        if not (evaluate or draw or grid or periodic_checkpoint or due(train["log_every"])):
+            return
+        if self.group.distributed:
             broadcast_buffers([*self.gan.nets.values(), *self.gan.ema.values()], self.group)
         record: dict[str, Any] = {}
         if due(train["log_every"]):
             record.update(self._train_record())
+        self.finite.check(self.step, self._checked, record, self.group)  # before any picture or checkpoint
+        self._checked = self.step
+        if record:
             bar.set_postfix({k: f"{record[k]:.3f}" for k in headline(record)})
         snapshot = self.snapshot(measure=evaluate) if evaluate or draw else None
         if snapshot is not None and evaluate:
@@ -259,7 +290,6 @@ class Trainer:
                 self.watcher.record(record)
             if snapshot is not None and draw:
                 self.watcher.pictures(self.records, snapshot.real, snapshot.fake, snapshot.noise, self.step)
-            grid = due(train["grid_every"]) if train["grid_every"] else draw
             if grid:
                 self.watcher.sample_grid(self.step)
         if self.run and periodic_checkpoint:
@@ -278,11 +308,7 @@ class Trainer:
 
     def _report(self, bar: Any, record: dict[str, Any]) -> None:
         """One line per evaluation: iteration, epoch, losses, D accuracy and the measures."""
-        epochs = self.data.epochs
-        parts = [f"iteration {self.step}"] + ([f"epoch {epochs:g}"] if epochs is not None else [])
-        parts += [f"{k} {fmt(record[k])}" for k in headline(record)]
-        parts += [f"{k.removeprefix('eval/')} {fmt(v)}" for k, v in record.items() if k.startswith("eval/")]
-        line = ", ".join(parts)
+        line = report_line(self.step, self.data.epochs, record)
         if bar.disable:
             log.info(line)
         else:
@@ -324,9 +350,11 @@ class Trainer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.gan.load_weights(state["gan"], "checkpoint")
+        check_same_optimisers(state.get("config"), self.config["optim"])
         try:
             for name, opt in self.optimizers.items():
                 opt.load_state_dict(state["optim"][name])
+                apply_settings(opt, self.config["optim"][name])  # what the config says now takes effect
                 # a checkpoint written under a CUDA graph holds the capturable form: back to the config's
                 set_capturable(opt, bool(self.config["optim"][name].get("capturable", False)), self.device)
             self.data.load_state_dict(state["data"])
@@ -337,15 +365,22 @@ class Trainer:
         except (KeyError, RuntimeError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise CheckpointError(f"checkpoint does not match this model and config: {first}") from None
-        self.step = int(state["step"])
-        self.elapsed = float(state.get("elapsed", 0.0))
+        try:
+            self.step, self.elapsed = int(state["step"]), float(state.get("elapsed", 0.0))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"checkpoint has a damaged header ({type(exc).__name__}: {exc})") from None
         self.best = state.get("best")
         self.schedules.reset()
         if isinstance(self._step, GraphedStep) and self._step.graph is not None:
             self._step = GraphedStep(self)  # the old graph writes into buffers just replaced
 
     def save_checkpoint(self) -> Path:
+        """Write the state at this iteration (only if every weight is finite), keep the newest few."""
         assert self.run is not None
+        bad = nonfinite_network({**self.gan.nets, **{f"ema.{k}": v for k, v in self.gan.ema.items()}})
+        if bad is not None:
+            raise TrainingDiverged(f"training diverged by iteration {self.step}: network {bad} holds non-finite "
+                                   "weights, so no checkpoint was written")  # fmt: skip
         path = checkpoint.checkpoint_path(self.run.checkpoints, self.step)
         checkpoint.save(path, self.state_dict())
         checkpoint.prune(self.run.checkpoints, self.config["train"]["keep_checkpoints"])
@@ -356,36 +391,33 @@ class Trainer:
         write it); None if it has none yet. Only the writing process trims metrics.jsonl."""
         run = self.run or folder
         assert run is not None
-        found = checkpoint.load_latest(run.checkpoints, "cpu")
-        if found is not None:
-            self.load_state_dict(found[1])
+        found, failures = None, []
+        for path in checkpoint.newest_first(run.checkpoints):
+            try:  # a file that does not read, or does not fit (a damaged header), gives way to the one before
+                self.load_state_dict(checkpoint.load(path, "cpu"))
+            except CheckpointError as exc:
+                failures.append(str(exc))
+                continue
+            for failure in failures:
+                log.warning("skipping %s", failure)
+            found = path
+            break
+        if found is None and failures:
+            raise CheckpointError(f"no usable checkpoint in {run.checkpoints}: {failures[0]}")
         if not same_everywhere(self.step, self.group, self.device):
             raise RunError(f"the processes found different checkpoints in {run.checkpoints} (this one: iteration "
                            f"{self.step}); every machine must see the same run folder")  # fmt: skip
         if self.run is not None:
             self.records = self.run.keep_records_until(self.step)
-        return None if found is None else found[0]
+        return found
 
     # ------------------------------------------------------------------ the end
 
     def finish(self) -> dict[str, Any]:
         """Final checkpoint, generator weights, pictures and summary."""
-        measures = (
-            {k.removeprefix("eval/"): v for k, v in self.records[-1].items() if k.startswith("eval/")}
-            if self.records
-            else {}
-        )
-        train = {k: v for k, v in (self.records[-1] if self.records else {}).items() if not k.startswith("eval/")}
-        summary = {
-            "run": str(self.run.path) if self.run else None,
-            "steps": self.step,
-            "seconds": round(self._now() if hasattr(self, "_started") else self.elapsed, 2),
-            "device": str(self.device),
-            "train": train,
-            "measures": measures,
-            "protocol": next((r["protocol"] for r in reversed(self.records) if "protocol" in r), {}),
-            "warnings": self.health.warnings,
-        }
+        seconds = self._now() if hasattr(self, "_started") else self.elapsed
+        summary = summarise(self.records, self.run.path if self.run else None, self.step, seconds, self.device,
+                            self.health.warnings)  # fmt: skip
         if self.watcher is not None:
             self.watcher.finish()
             self.watcher.close()

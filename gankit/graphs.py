@@ -82,6 +82,8 @@ def graph_obstacle(trainer: Trainer) -> str | None:
             return (
                 f"optimiser {type(optimizer).__name__} of {name} has no capturable form (Adam, AdamW, RMSprop, SGD do)"
             )
+    if trainer.finite.skip:
+        return "train.nonfinite = skip decides on the host at every update whether to step"
     if not trainer.schedules.constant:
         return "a learning-rate schedule (optim.<player>.warmup/decay) changes the rate on the host"
     return trainer.gan.graph_obstacle()

@@ -225,6 +225,8 @@ class GAN(nn.Module):
         run resumed with EMA newly enabled starts each average from its generator, one resumed
         with it disabled drops them. Checkpoints of gankit 0.1 kept G's average under `ema.`
         (now `ema.G.`); they are read under the new name."""
+        if not isinstance(weights, dict):
+            raise CheckpointError(f"{source} has no table of weights (found {type(weights).__name__})")
         main = self.generators[0]
         weights = {
             f"ema.{main}.{k[4:]}" if k.startswith("ema.") and not k.startswith(tuple(f"ema.{g}." for g in

@@ -39,20 +39,28 @@ class RunDir:
         runs_dir = Path(runs_dir)
         if runs_dir.exists() and not runs_dir.is_dir():
             raise RunError(f"runs directory {runs_dir} is a file, not a folder")
+        if not name or name in (".", "..") or "/" in name or "\\" in name or Path(name).is_absolute():
+            raise RunError(f"run name {name!r} must be one folder name (no /, \\, . or ..): runs go in "
+                           f"{runs_dir}/<name>; choose another runs directory with --runs-dir")  # fmt: skip
+        try:
+            runs_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunError(f"cannot create runs directory {runs_dir}: {exc.strerror}") from None
         candidate, n = runs_dir / name, 1
-        while candidate.exists():
-            if not unique:
-                raise RunError(
-                    f"run folder {candidate} already exists; continue it with --resume {candidate} "
-                    "or choose another --name"
-                )
+        while True:  # mkdir is the test: of processes racing for one name, exactly one gets it
+            try:
+                candidate.mkdir()
+                return cls(candidate)
+            except FileExistsError:
+                if not unique:
+                    raise RunError(
+                        f"run folder {candidate} already exists; continue it with --resume {candidate} "
+                        "or choose another --name"
+                    ) from None
+            except OSError as exc:
+                raise RunError(f"cannot create run folder {candidate}: {exc.strerror}") from None
             n += 1
             candidate = runs_dir / f"{name}-{n}"
-        try:
-            candidate.mkdir(parents=True)
-        except OSError as exc:
-            raise RunError(f"cannot create run folder {candidate}: {exc.strerror}") from None
-        return cls(candidate)
 
     @classmethod
     def existing(cls, path: str | Path) -> RunDir:

@@ -4,6 +4,7 @@ signals, and the end-of-run paragraph."""
 from __future__ import annotations
 
 import math
+import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,22 @@ class TrainingInterrupted(Exception):
         self.step, self.run = step, run
 
 
+def memory_bytes() -> int | None:
+    """This machine's physical memory in bytes (None where the system does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(values: int, what: str, key: str, error: type[Exception] = ConfigError) -> None:
+    """An `error` naming `key` when `values` float32 numbers would not fit in half this machine's memory."""
+    total = memory_bytes()
+    if total is not None and values * 4 > total // 2:
+        raise error(f"{key}: {what} would need {values * 4 / 2**30:,.1f} GiB; this machine has "
+                    f"{total / 2**30:.1f} GiB in all")  # fmt: skip
+
+
 def resolve_device(name: str, group: Group = SINGLE) -> torch.device:
     """`auto` → CUDA if present, else Apple MPS, else CPU; an explicit device must exist. Under
     data parallelism on GPUs each process takes the GPU of its local rank."""
@@ -40,7 +57,10 @@ def resolve_device(name: str, group: Group = SINGLE) -> torch.device:
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device must be auto, cpu, cuda, cuda:N or mps; got {name!r}") from None
     if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
         raise ConfigError(
             f"device {name!r} is not available here (CUDA devices: {torch.cuda.device_count()}); use cpu or auto"
@@ -117,6 +137,30 @@ def headline(record: dict[str, Any]) -> list[str]:
     """The statistics a progress line shows: every loss the players log, then D's accuracy."""
     losses = [k for k in record if k.endswith("loss") and not k.startswith("eval/")]
     return losses + [k for k in ("d_accuracy",) if k in record]
+
+
+def report_line(step: int, epochs: float | None, record: dict[str, Any]) -> str:
+    """The line printed at an evaluation: iteration, epoch, losses, D accuracy and the measures."""
+    parts = [f"iteration {step}"] + ([f"epoch {epochs:g}"] if epochs is not None else [])
+    parts += [f"{k} {fmt(record[k])}" for k in headline(record)]
+    parts += [f"{k.removeprefix('eval/')} {fmt(v)}" for k, v in record.items() if k.startswith("eval/")]
+    return ", ".join(parts)
+
+
+def summarise(records: list[dict[str, Any]], run: Path | None, steps: int, seconds: float, device: torch.device,
+              warnings: list[str]) -> dict[str, Any]:  # fmt: skip
+    """summary.json: the last record's training statistics and measures, with their protocol."""
+    last = records[-1] if records else {}
+    return {
+        "run": str(run) if run else None,
+        "steps": steps,
+        "seconds": round(seconds, 2),
+        "device": str(device),
+        "train": {k: v for k, v in last.items() if not k.startswith("eval/")},
+        "measures": {k.removeprefix("eval/"): v for k, v in last.items() if k.startswith("eval/")},
+        "protocol": next((r["protocol"] for r in reversed(records) if "protocol" in r), {}),
+        "warnings": warnings,
+    }
 
 
 def describe(summary: dict[str, Any]) -> str:

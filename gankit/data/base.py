@@ -8,6 +8,7 @@ on the device and can save and restore it, so a resumed run sees the same batche
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -18,6 +19,7 @@ from torch import Tensor
 from ..distributed import SINGLE, Group, check_batch
 from ..errors import ConfigError
 from ..rng import derive_seed, make_generator
+from ..runtime import check_memory
 
 
 class Target(Protocol):
@@ -139,6 +141,7 @@ class StreamSource:
         self.target = target
         self.group = group
         self.local_batch = check_batch(batch_size, group)
+        check_memory(batch_size * math.prod(target.shape), "one batch of samples", "data.batch_size")
         self.rng = make_generator(device, seed, "data")
 
     epochs = None
