@@ -293,3 +293,61 @@ def test_random_kills_each_resumed_end_bit_identical_to_an_uninterrupted_run(tmp
     b = checkpoint.load(reference / "runs" / "k" / "checkpoints" / "ckpt-00000400.safetensors")
     for key in ("gan", "optim", "noise_rng", "data", "global_rng"):
         assert_same_tensors({key: a[key]}, {key: b[key]})
+
+
+NO_SPACE_FOR_SAMPLES = """
+import errno, os
+import gankit.cli as cli
+def full(path, data):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+cli.atomic_write_bytes = full
+"""
+FULL_DISK_AFTER_RESUME = """
+import errno, os
+import gankit.checkpoint as checkpoint
+from gankit.atomic import atomic_write_bytes
+def full(path, data):
+    if "ckpt-00000060" in str(path):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    atomic_write_bytes(path, data)
+checkpoint.atomic_write_bytes = full
+"""
+READ_ONLY_LOCK = """
+import errno, os, builtins
+real_open = builtins.open
+def guarded(path, *args, **kwargs):
+    if str(path).endswith(".lock"):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+    return real_open(path, *args, **kwargs)
+builtins.open = guarded
+"""
+READ_ONLY_OUT = """
+import errno, os
+import gankit.cli as cli
+def refuse(path, data):
+    raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+cli.atomic_write_bytes = refuse
+"""
+
+
+@pytest.mark.parametrize(
+    "command, patch, message",
+    [
+        (["sample", "RUN", "--n", "5", "--out", "OUT"], NO_SPACE_FOR_SAMPLES, "No space left on device"),
+        (["train", "--resume", "RUN", "--set", "train.steps=80"], FULL_DISK_AFTER_RESUME, "No space left on device"),
+        (["train", "--resume", "RUN", "--set", "train.steps=80"], READ_ONLY_LOCK, "Permission denied"),
+        (["sample", "RUN", "--n", "5", "--out", "RUN/x.npy"], READ_ONLY_OUT, "Permission denied"),
+    ],
+    ids=["full disk: sample", "full disk: resume", "read-only run: resume's lock", "read-only run: sample --out"],
+)
+def test_full_disks_and_read_only_runs_end_in_one_line_and_the_run_resumes(tmp_path, command, patch, message):
+    """(As root, permissions are not enforced, so the read-only folder is simulated by refusing the write.)"""
+    run = tmp_path / "v1-ring"
+    shutil.copytree(FIXTURE_RUN, run)
+    args = [a.replace("RUN", str(run)).replace("OUT", str(tmp_path / "s.npy")) for a in command]
+    done = patched_run(tmp_path, args, patch)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("gankit: error: ")  # after any progress lines, one line
+    assert not (tmp_path / "s.npy").exists() and not (run / "x.npy").exists()
+    again = run_gankit("train", "--resume", str(run), "--set", "train.steps=80", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr  # the run is intact and goes on once the cause is gone
