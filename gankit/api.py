@@ -24,7 +24,7 @@ from .config import resolve
 from .data import Target, TargetInfo, build_target
 from .distributed import broadcast_text, group_from_environment
 from .engine import Trainer
-from .errors import CheckpointError, ConfigError, RunError
+from .errors import CheckpointError, ConfigError, GankitError, RunError
 from .interpolate import WALKS
 from .metrics.images import ImageMetrics
 from .models import build_model
@@ -199,11 +199,36 @@ class LoadedGAN:
         check_memory(check_count("n", n) * math.prod(self.info.shape), f"{n:,} samples", "n", RunError)
         return self.gan.generate(n, self._rng(seed), self.labels_for(n, label))[0]
 
-    def translate(self, images: Tensor, seed: int | None = 0, batch_size: int = 16) -> Tensor:
+    @property
+    def domains(self) -> tuple[str, ...]:
+        """The domains a multi-domain translation run translates among (empty for one-way models)."""
+        return tuple(getattr(self.gan, "domains", ()))
+
+    def check_domain(self, to: str | Sequence[str] | None) -> None:
+        """A RunError unless `to` names a target domain of this run (and it has several) or is None
+        for a one-way model."""
+        if not self.domains:
+            if to is not None:
+                raise RunError(f"{self.source} translates one way (model {self.config['model']['name']}); it "
+                               "takes no target domain (--to)")  # fmt: skip
+            return
+        if to is None:
+            raise RunError(f"{self.source} translates among {', '.join(self.domains)}: say which to translate to "
+                           "(--to, or to=…)")  # fmt: skip
+        try:
+            self.gan.labels(to, 1)
+        except GankitError as exc:
+            raise RunError(f"{self.source}: {exc}") from None
+
+    def translate(
+        self, images: Tensor, seed: int | None = 0, batch_size: int = 16, to: str | Sequence[str] | None = None
+    ) -> Tensor:
         """Translations of `images` (uint8 N×C×H×W pictures, or floats in the model's range) as
-        uint8 N×C×H×W; `seed` fixes the dropout of a model evaluated as in training."""
+        uint8 N×C×H×W; `seed` fixes the dropout of a model evaluated as in training; `to` names the
+        target domain of a multi-domain model ("B", "dog", or attributes to set: "Blond_Hair,Young")."""
         self.require("translation")
-        return self.gan.translate_images(images.to(self.device), self.info, seed, batch_size)
+        self.check_domain(to)
+        return self.gan.translate_images(images.to(self.device), self.info, seed, batch_size, to)
 
     def images(self, n: int, seed: int | None = None, label: int | Sequence[int] | Tensor | None = None) -> Tensor:
         """`n` generated images as uint8 N×C×H×W."""
@@ -257,6 +282,7 @@ class LoadedGAN:
         seed = ev["seed"] if seed is None else check_seed(seed)
         ev = {**ev, "n_samples": n}
         image_metrics = ImageMetrics.from_config(ev, self.target, self.config["data"]["target"], self.device)
+        self.gan.check_evaluation(self.target, ev)
         snapshot = self.gan.snapshot(self.target, n, seed, True, image_metrics)
         return {
             "step": self.step,

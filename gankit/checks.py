@@ -71,6 +71,9 @@ def check_value(
         return value
     if origin is list:
         (inner,) = args
+        if isinstance(value, str) and inner is str and limits.get("comma"):
+            # a list of names declared with comma=True also reads "cat,dog", as written on a command line
+            value = [part.strip() for part in value.split(",") if part.strip()]
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key} must be a list of {_type_name(inner)}s, got {_describe(value)}")
         return [check_value(v, inner, limits, f"{key}[{i}]", registries) for i, v in enumerate(value)]

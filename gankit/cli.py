@@ -102,12 +102,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--class", type=int, dest="label", metavar="K", help="class of every walk (conditional runs)")
     p.add_argument("--seed", type=int, help="seed of the end points (default: random)")
 
-    p = sub.add_parser("translate", help="translate input images with a trained translation run (pix2pix)")
+    p = sub.add_parser(
+        "translate", help="translate input images with a trained translation run (pix2pix, cyclegan, stargan)"
+    )
     p.add_argument("run", help="run folder or checkpoint file")
     p.add_argument("--input", required=True, metavar="FILE|FOLDER", help="an image, or a folder of images (recursive)")
     p.add_argument("--out", required=True, metavar="FOLDER", help="where the translations go, one PNG per input")
     p.add_argument(
         "--seed", type=int, default=0, help="seed of the dropout a model run as in training uses (default 0)"
+    )
+    p.add_argument(
+        "--to",
+        metavar="DOMAIN",
+        help="the target domain of a multi-domain run: B (cyclegan), dog, or "
+        "attributes to set, comma-separated (stargan)",
     )
 
     p = sub.add_parser("eval", help="recompute a run's measures from its newest checkpoint")
@@ -251,9 +259,10 @@ def cmd_translate(args: argparse.Namespace) -> int:
         taken[name] = path
     loaded = api.load(args.run)
     loaded.require("translation")
+    loaded.check_domain(args.to)  # before reading any image
     channels, resolution, _ = loaded.info.input_shape
     for start in range(0, len(files), 16):
-        outputs = loaded.translate(read_images(files[start : start + 16], channels, resolution), args.seed)
+        outputs = loaded.translate(read_images(files[start : start + 16], channels, resolution), args.seed, to=args.to)
         write_images(outputs, out, names[start : start + 16])
     print(f"wrote {len(files)} translations to {out}/")
     return 0

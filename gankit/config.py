@@ -90,6 +90,11 @@ class EvalSettings:
     n_real: int = setting(0, "real images for the reference statistics (0: the run's data, up to 50,000)", min=0)
     best: str = setting("", "keep checkpoints/best.safetensors at the best value of this measure (e.g. fid)",
                         choices=("", *sorted(BEST_MEASURES)))  # fmt: skip
+    digits: bool = setting(
+        False,
+        "domain translation on digit domains: the share of translations read as the "
+        "same digit as their input (gankit's MNIST LeNet; needs $GANKIT_DATA/mnist)",
+    )
     grid_rows: int = setting(8, "rows of a sample grid (conditional models: one row per class)", min=1)
     grid_cols: int = setting(8, "columns of a sample grid", min=1)
 

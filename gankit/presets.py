@@ -253,6 +253,54 @@ PRESETS["pix2pix"] = {
     "eval": {"n_samples": 106, "grid_rows": 6, "best": "l1"},
 }
 
+# CycleGAN as its authors train horse2zebra: 256 px loaded at 286, randomly cropped and mirrored,
+# batch 1, least squares, λ_cycle = 10, identity 0.5·λ, pools of 50, Adam 2e-4 β = (0.5, 0.999),
+# 100 epochs at a constant rate then 100 decaying to zero (an epoch: the larger domain, 1,334 zebras).
+PRESETS["cyclegan"] = {
+    "description": "CycleGAN (unpaired two-domain translation, 256 px): ResNet Gs, PatchGAN Ds, least squares, "
+    "cycle + identity losses, pools of 50, batch 1, linear decay over the second half (set data.path)",
+    "data": {"target": "unpaired", "batch_size": 1, "resolution": 256, "load_size": 286, "mirror": True},
+    "model": {"name": "cyclegan"},
+    "loss": {"objective": "least-squares"},
+    "optim": {
+        "D": {"name": "Adam", "lr": 2e-4, "betas": [0.5, 0.999], "decay": 133400},
+        "G": {"name": "Adam", "lr": 2e-4, "betas": [0.5, 0.999], "decay": 133400},
+    },
+    "train": {"steps": 266800, "log_every": 500, "eval_every": 13340, "grid_every": 2000, "checkpoint_every": 5000},
+    "eval": {"n_samples": 200, "grid_rows": 4},
+}
+
+# StarGAN as its authors train CelebA: 128 px, five attributes, batch 16, WGAN-GP (λ 10), λ_cls 1,
+# λ_rec 10, 5 D updates per G update, Adam 1e-4 β = (0.5, 0.999); 200,000 D updates (40,000
+# iterations here) with the rates decaying linearly over the second half.
+PRESETS["stargan"] = {
+    "description": "StarGAN (multi-domain translation, CelebA attributes at 128 px): label planes into G, D with a "
+    "critic and a domain classifier, WGAN-GP, 5 D steps per G step (set data.path)",
+    "data": {
+        "target": "attributes",
+        "batch_size": 16,
+        "resolution": 128,
+        "mirror": True,
+        "attributes": ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"],
+        "held_out": 2000,
+    },
+    "model": {"name": "stargan"},
+    "loss": {"objective": "wasserstein", "gp": 10.0},
+    "optim": {
+        "D": {"name": "Adam", "lr": 1e-4, "betas": [0.5, 0.999], "decay": 20000},
+        "G": {"name": "Adam", "lr": 1e-4, "betas": [0.5, 0.999], "decay": 20000},
+    },
+    "train": {
+        "steps": 40000,
+        "d_steps": 5,
+        "log_every": 200,
+        "eval_every": 2000,
+        "grid_every": 1000,
+        "checkpoint_every": 2000,
+    },
+    "eval": {"n_samples": 500, "grid_rows": 5},
+}
+
 
 def get_preset(name: str) -> dict[str, Any]:
     """The config layer of preset `name` (without its description)."""

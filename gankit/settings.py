@@ -11,9 +11,10 @@ from typing import Any
 
 # measures a run can keep its best checkpoint by, and which way each improves
 LOWER_IS_BETTER = frozenset({"fid", "kid", "class_kl", "sliced_w1", "energy", "w1", "mean_error", "std_error",
-                             "cov_error", "mode_kl", "l1"})  # fmt: skip
+                             "cov_error", "mode_kl", "l1", "rec_l1"})  # fmt: skip
 HIGHER_IS_BETTER = frozenset({"is", "precision", "recall", "density", "coverage", "confidence", "classes_covered",
-                              "label_agreement", "modes", "high_quality", "psnr", "ssim"})  # fmt: skip
+                              "label_agreement", "modes", "high_quality", "psnr", "ssim", "share",
+                              "digits_kept"})  # fmt: skip
 BEST_MEASURES = LOWER_IS_BETTER | HIGHER_IS_BETTER
 
 
@@ -23,5 +24,6 @@ def setting(default: Any, help: str, **limits: Any) -> Any:
 
 
 def list_setting(default: list, help: str, **limits: Any) -> Any:
-    """A list-valued `setting` (each config gets its own copy of the default)."""
+    """A list-valued `setting` (each config gets its own copy of the default); `comma=True` lets a
+    list of strings also be written as one comma-separated string ("cat,dog")."""
     return field(default_factory=lambda: list(default), metadata={"help": help, **limits})

@@ -73,10 +73,13 @@ class TranslationGAN(GAN):
         return "a: the input image, x: its target, as paired data gives them (data.target=paired or facades)"
 
     @torch.no_grad()
-    def translate(self, inputs: Tensor, seed: int | None = 0, batch_size: int = 16) -> Tensor:
+    def translate(self, inputs: Tensor, seed: int | None = 0, batch_size: int = 16, to: Any = None) -> Tensor:
         """Outputs for float input images in the data's range, in chunks of `batch_size`; one
         image at a time when batch norm runs on batch statistics ("train" test mode), so that an
-        output never depends on which other images were translated with it."""
+        output never depends on which other images were translated with it. A one-way model
+        takes no target domain `to`."""
+        if to is not None:
+            raise DataError(f"{type(self).__name__} translates one way only; it takes no target domain (--to)")
         generator = self.sampling_generator
         if self.test_mode == "train" and any(
             isinstance(m, nn.modules.batchnorm._BatchNorm) for m in generator.modules()
@@ -85,15 +88,17 @@ class TranslationGAN(GAN):
         with test_time(generator, self.test_mode, seed):
             return torch.cat([generator(chunk) for chunk in inputs.split(batch_size)])
 
-    def translate_images(self, images: Tensor, info: Any, seed: int | None = 0, batch_size: int = 16) -> Tensor:
-        """uint8 (or float) N×C×H×W input pictures → uint8 translations, checked against the
-        run's input shape."""
+    def translate_images(
+        self, images: Tensor, info: Any, seed: int | None = 0, batch_size: int = 16, to: Any = None
+    ) -> Tensor:
+        """uint8 (or float) N×C×H×W input pictures → uint8 translations (to the domain `to`, for
+        the models that have several), checked against the run's input shape."""
         expected = tuple(info.input_shape)
         if images.dim() != 4 or len(images) == 0 or tuple(images.shape[1:]) != expected:
             raise DataError(f"inputs have shape {tuple(images.shape)}; this model translates N×{'×'.join(map(str, expected))} "
                             "images (N ≥ 1; channels, height, width as in training)")  # fmt: skip
         x = decode_pixels(images, info.value_range) if images.dtype == torch.uint8 else images.to(torch.float32)
-        return info.to_images(self.translate(x, seed, batch_size))
+        return info.to_images(self.translate(x, seed, batch_size, to))
 
     def check_evaluation(self, target: Any, evaluation: Mapping[str, Any]) -> None:
         """The image metrics need at least MIN_FAKE translations; say so before training."""

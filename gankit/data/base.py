@@ -61,8 +61,10 @@ class TargetInfo:
     num_classes: int = 0
     value_range: str | None = None  # "minus-one-one" or "zero-one" for images, None otherwise
     class_frequencies: tuple[float, ...] = ()
-    keys: tuple[str, ...] = ("x",)  # what a batch holds: x samples, y class ids, a input images
+    keys: tuple[str, ...] = ("x",)  # what a batch holds: x samples, y class ids, a input images, attrs
     input_shape: tuple[int, ...] = ()  # shape of the input images "a" of paired data
+    class_names: tuple[str, ...] = ()  # names of the classes, domains or attributes (empty: none)
+    multi_label: bool = False  # labels are N×K multi-hot attributes ("attrs"), not one class id per sample
 
     @classmethod
     def of(cls, target: Target) -> TargetInfo:
@@ -73,15 +75,20 @@ class TargetInfo:
             frequencies = tuple((counts / counts.sum()).tolist())
         keys = batch_keys(target)
         input_shape = tuple(getattr(target, "input_shape", ()) or ())
-        return cls(tuple(target.shape), target.num_classes, target.value_range, frequencies, keys, input_shape)
+        names = tuple(str(name) for name in getattr(target, "class_names", ()) or ())
+        multi_label = bool(getattr(target, "multi_label", False))
+        return cls(tuple(target.shape), target.num_classes, target.value_range, frequencies, keys, input_shape,
+                   names, multi_label)  # fmt: skip
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> TargetInfo:
-        """Read back `to_dict`; records of gankit 0.1 (no keys, no input shape) read as they meant."""
+        """Read back `to_dict`; older records (no keys, input shape, class names or multi-label flag)
+        read as they meant: gankit 0.1's single-label or unlabelled samples."""
         classes = state["num_classes"]
         keys = tuple(state.get("keys") or (("x", "y") if classes else ("x",)))
         return cls(tuple(state["shape"]), classes, state["value_range"], tuple(state["class_frequencies"]), keys,
-                   tuple(state.get("input_shape") or ()))  # fmt: skip
+                   tuple(state.get("input_shape") or ()), tuple(state.get("class_names") or ()),
+                   bool(state.get("multi_label", False)))  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -91,6 +98,8 @@ class TargetInfo:
             "class_frequencies": list(self.class_frequencies),
             "keys": list(self.keys),
             "input_shape": list(self.input_shape),
+            "class_names": list(self.class_names),
+            "multi_label": self.multi_label,
         }
 
     @property
@@ -269,16 +278,17 @@ def build_source(
     samples for every batch.
     """
     groups = getattr(target, "groups", None)
+    augment = getattr(target, "augment", None)  # a target's own batch augmentation (translation jitter)
     if groups:
+        # each group jitters its batches from its own generator (seeded by the group), saved with its position
         return GroupedSource({
             name: FixedSource({k: v.to(device) for k, v in tensors.items()}, settings["batch_size"],
-                              derive_seed(seed, f"group-{name}"), target.decode, group)
+                              derive_seed(seed, f"group-{name}"), target.decode, group, augment)
             for name, tensors in groups.items()
         })  # fmt: skip
     dataset = target.dataset
     if dataset is not None:
         on_device = {key: value.to(device) for key, value in dataset.items()}
-        augment = getattr(target, "augment", None)  # a target's own batch augmentation (paired jitter)
         return FixedSource(on_device, settings["batch_size"], seed, target.decode, group, augment)
     size = settings.get("size", 0)
     if size == 0:

@@ -9,11 +9,15 @@ conditional models) whether it agrees with the class that was asked for.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import logging
+import math
 import os
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import safetensors
@@ -26,7 +30,9 @@ from ..atomic import atomic_write_bytes, file_lock
 
 log = logging.getLogger("gankit")
 RECIPE = "lenet-16-32-128/onecycle-3e-3/bs128/ep2/v1"
+MULTI_LABEL_RECIPE = RECIPE + "/multi-label-bce"  # the cache key of multi-label classifiers
 INPUT = 28
+MIN_STEPS = 64  # small datasets get more epochs, so that a classifier of 15 images still learns
 
 
 class LeNet(nn.Module):
@@ -73,7 +79,12 @@ def content_hash(*tensors: Tensor) -> str:
 
 @dataclass
 class DomainClassifier:
-    """A trained classifier with the facts that make its numbers comparable."""
+    """A trained classifier with the facts that make its numbers comparable.
+
+    Multi-label classifiers (`multi_label`) judge K independent attributes: their
+    `num_classes` is K, `probabilities` are per-attribute sigmoids, and `test_accuracy` is
+    the share of test images with every attribute right.
+    """
 
     model: LeNet
     channels: int
@@ -81,51 +92,87 @@ class DomainClassifier:
     test_accuracy: float
     data_hash: str
     weights_hash: str
+    multi_label: bool = False
+    details: dict[str, object] = field(default_factory=dict)  # added to the protocol (e.g. its test split)
 
     @torch.no_grad()
     def probabilities(self, images: Tensor, batch_size: int = 1024) -> Tensor:
-        """Class probabilities of images in [-1, 1]."""
+        """Class probabilities (softmax; per-attribute sigmoids when multi-label) of images in [-1, 1]."""
         self.model.eval()
         device = next(self.model.parameters()).device
-        out = [F.softmax(self.model(prepare(chunk.to(device), self.channels)), 1) for chunk in images.split(batch_size)]
+        squash = torch.sigmoid if self.multi_label else functools.partial(F.softmax, dim=1)
+        out = [squash(self.model(prepare(chunk.to(device), self.channels))) for chunk in images.split(batch_size)]
         return torch.cat(out)
 
     @property
     def protocol(self) -> dict[str, object]:
         return {
-            "classifier": RECIPE,
+            "classifier": MULTI_LABEL_RECIPE if self.multi_label else RECIPE,
             "test_accuracy": self.test_accuracy,
             "weights_sha256": self.weights_hash,
             "data_sha256": self.data_hash,
+            **self.details,
         }
 
 
 def train_classifier(
-    train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], num_classes: int, epochs: int = 2, seed: int = 0
+    train: tuple[Tensor, Tensor],
+    test: tuple[Tensor, Tensor],
+    num_classes: int,
+    epochs: int = 2,
+    seed: int = 0,
+    multi_label: bool = False,
 ) -> tuple[LeNet, float]:
-    """Train a LeNet on uint8 images and int labels; return it and its test-set accuracy."""
+    """Train a LeNet on uint8 images and labels; return it and its test-set accuracy.
+
+    Labels are int class ids, or (`multi_label`) float N×K 0/1 attribute vectors learnt with
+    binary cross-entropy, whose accuracy is the share of images with every attribute right.
+    Batches are min(128, N) images; datasets too small for MIN_STEPS steps in `epochs` epochs
+    get more epochs (large ones, MNIST's included, train exactly as before). Those new cases
+    flush denormal floats to zero while training: easy tasks (a handful of colours, plain
+    against inverted) drive gradients into denormals, which make CPU steps ~7× slower.
+    """
     (x, y), (tx, ty) = train, test
     channels = x.shape[1]
+    batch = min(128, len(x))
+    per_epoch = len(x) // batch
+    longer = max(epochs, math.ceil(MIN_STEPS / per_epoch))
     gen = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = LeNet(channels, num_classes)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 3e-3, total_steps=epochs * (len(x) // 128))
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 3e-3, total_steps=longer * per_epoch)
+    loss_of = F.binary_cross_entropy_with_logits if multi_label else F.cross_entropy
     model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(x), generator=gen)
-        for i in range(0, len(x) - 127, 128):
-            index = order[i : i + 128]
-            loss = F.cross_entropy(model(prepare(to_unit(x[index]), channels)), y[index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
+    with _flush_denormals(multi_label or longer > epochs):
+        for _ in range(longer):
+            order = torch.randperm(len(x), generator=gen)
+            for i in range(0, len(x) - batch + 1, batch):
+                index = order[i : i + batch]
+                loss = loss_of(model(prepare(to_unit(x[index]), channels)), y[index])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
     model.eval()
     with torch.no_grad():
-        predicted = torch.cat([model(prepare(to_unit(c), channels)).argmax(1) for c in tx.split(2048)])
-    return model, float((predicted == ty).float().mean())
+        logits = torch.cat([model(prepare(to_unit(c), channels)) for c in tx.split(2048)])
+    right = ((logits > 0) == (ty > 0.5)).all(1) if multi_label else logits.argmax(1) == ty
+    return model, float(right.float().mean())
+
+
+@contextlib.contextmanager
+def _flush_denormals(enabled: bool) -> Iterator[None]:
+    """Flush denormal floats to zero on the CPU inside the block (torch's default, off, after)."""
+    if not enabled:
+        yield
+        return
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
 
 
 def cache_dir() -> Path:
@@ -134,21 +181,30 @@ def cache_dir() -> Path:
 
 
 def domain_classifier(
-    name: str, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], num_classes: int
+    name: str,
+    train: tuple[Tensor, Tensor],
+    test: tuple[Tensor, Tensor],
+    num_classes: int,
+    multi_label: bool = False,
 ) -> DomainClassifier:
     """The cached classifier of this exact dataset (by content hash and recipe), trained if absent.
 
-    The global RNG is left as it was, so an evaluation never changes what training draws next.
+    `multi_label`: labels are float N×K 0/1 attribute vectors and `num_classes` is K (see
+    `train_classifier`). The global RNG is left as it was, so an evaluation never changes what
+    training draws next.
     """
     with torch.random.fork_rng(), file_lock(cache_dir() / f"{name}.lock"):  # one trainer at a time
-        return _load_or_train(name, train, test, num_classes)
+        return _load_or_train(name, train, test, num_classes, multi_label)
 
 
 def _load_or_train(
-    name: str, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], num_classes: int
+    name: str, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], num_classes: int, multi_label: bool
 ) -> DomainClassifier:
+    if multi_label:
+        train, test = (train[0], train[1].float()), (test[0], test[1].float())
     data_hash = content_hash(train[0], train[1], test[0], test[1])
-    recipe_hash = hashlib.sha256(RECIPE.encode()).hexdigest()[:8]
+    recipe = MULTI_LABEL_RECIPE if multi_label else RECIPE
+    recipe_hash = hashlib.sha256(recipe.encode()).hexdigest()[:8]
     path = cache_dir() / f"{name}-{data_hash[:16]}-{recipe_hash}.safetensors"
     channels = train[0].shape[1]
     model = LeNet(channels, num_classes)
@@ -159,18 +215,19 @@ def _load_or_train(
             model.load_state_dict(safetensors.torch.load_file(str(path)))
             weights_hash = content_hash(*model.state_dict().values())
             if meta["data_sha256"] == data_hash and meta["weights_sha256"] == weights_hash:
-                return DomainClassifier(model, channels, num_classes, meta["test_accuracy"], data_hash, weights_hash)
+                accuracy = meta["test_accuracy"]
+                return DomainClassifier(model, channels, num_classes, accuracy, data_hash, weights_hash, multi_label)
         except Exception:  # a damaged cache entry is retrained, never trusted
             pass
-    model, accuracy = train_classifier(train, test, num_classes)
+    model, accuracy = train_classifier(train, test, num_classes, multi_label=multi_label)
     weights_hash = content_hash(*model.state_dict().values())
-    meta = {"recipe": RECIPE, "test_accuracy": accuracy, "data_sha256": data_hash, "weights_sha256": weights_hash}
+    meta = {"recipe": recipe, "test_accuracy": accuracy, "data_sha256": data_hash, "weights_sha256": weights_hash}
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     try:
         atomic_write_bytes(path, safetensors.torch.save(state, metadata={"gankit": json.dumps(meta)}))
     except OSError as exc:  # an unwritable cache costs a retraining next time, not the run
         log.warning("could not cache the %s classifier in %s: %s", name, path.parent, exc.strerror or exc)
-    return DomainClassifier(model, channels, num_classes, accuracy, data_hash, weights_hash)
+    return DomainClassifier(model, channels, num_classes, accuracy, data_hash, weights_hash, multi_label)
 
 
 def class_measures(
