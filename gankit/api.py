@@ -204,9 +204,11 @@ class LoadedGAN:
         """The domains a multi-domain translation run translates among (empty for one-way models)."""
         return tuple(getattr(self.gan, "domains", ()))
 
-    def check_domain(self, to: str | Sequence[str] | None) -> None:
+    def check_domain(self, to: str | Sequence[str] | Tensor | None) -> None:
         """A RunError unless `to` names a target domain of this run (and it has several) or is None
         for a one-way model."""
+        if isinstance(to, Tensor):  # label vectors: their shape is checked against the images when translating
+            return
         if not self.domains:
             if to is not None:
                 raise RunError(f"{self.source} translates one way (model {self.config['model']['name']}); it "
@@ -221,7 +223,11 @@ class LoadedGAN:
             raise RunError(f"{self.source}: {exc}") from None
 
     def translate(
-        self, images: Tensor, seed: int | None = 0, batch_size: int = 16, to: str | Sequence[str] | None = None
+        self,
+        images: Tensor,
+        seed: int | None = 0,
+        batch_size: int = 16,
+        to: str | Sequence[str] | Tensor | None = None,
     ) -> Tensor:
         """Translations of `images` (uint8 N×C×H×W pictures, or floats in the model's range) as
         uint8 N×C×H×W; `seed` fixes the dropout of a model evaluated as in training; `to` names the

@@ -126,6 +126,9 @@ class GAN(nn.Module):
 
     def check_evaluation(self, target: Any, evaluation: Mapping[str, Any]) -> None:
         """A ConfigError, before training, for evaluation settings this model cannot honour."""
+        if evaluation.get("digits"):
+            raise ConfigError(f"eval.digits measures translations between digit domains; model {type(self).__name__} "
+                              "does not translate between domains (use it with cyclegan or stargan)")  # fmt: skip
 
     def loss_guides(self) -> dict[str, float]:
         """Values that statistics take at the ideal equilibrium, drawn beside the loss curves."""

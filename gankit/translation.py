@@ -102,6 +102,7 @@ class TranslationGAN(GAN):
 
     def check_evaluation(self, target: Any, evaluation: Mapping[str, Any]) -> None:
         """The image metrics need at least MIN_FAKE translations; say so before training."""
+        super().check_evaluation(target, evaluation)
         pairs = target.held_out[0] if target.held_out is not None else target.dataset["a"]
         count = min(evaluation["n_samples"], len(pairs))
         if evaluation["metrics"]:

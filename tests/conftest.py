@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+
+from gankit import checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 # The shared real datasets: $GANKIT_DATA, or ../shared/data beside the repository.
@@ -60,6 +63,24 @@ def save_then_die(self):
 Trainer.save_checkpoint = save_then_die
 """
     return patched_run(cwd, args, patch)
+
+
+def resumed_after_a_kill(tmp_path: Path, args: list[str], run: str, kill_at: int, final: int) -> tuple[dict, dict]:
+    """Train ARGS (naming run RUN) once uninterrupted and once SIGKILLed right after the checkpoint
+    of iteration KILL_AT then resumed; the two checkpoints of iteration FINAL (resumed, reference),
+    every part of the training state asserted bit-identical."""
+    reference = tmp_path / "ref"
+    reference.mkdir()
+    assert gankit(*args, cwd=reference).returncode == 0
+    assert killed_after_checkpoint(tmp_path, args, step=kill_at).returncode == -signal.SIGKILL
+    resumed = gankit("train", "--resume", str(tmp_path / "runs" / run), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    name = f"ckpt-{final:08d}.safetensors"
+    a = checkpoint.load(tmp_path / "runs" / run / "checkpoints" / name)
+    b = checkpoint.load(reference / "runs" / run / "checkpoints" / name)
+    for key in ("gan", "optim", "noise_rng", "data", "global_rng"):
+        assert_same_tensors({key: a[key]}, {key: b[key]})
+    return a, b
 
 
 def assert_same_tensors(a: dict, b: dict) -> None:

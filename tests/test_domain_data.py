@@ -207,7 +207,12 @@ def test_domains_held_out_split_and_jitter(tmp_path):
     batch = {"x": target.decode(target.images), "y": target.labels}
     out = target.augment(batch, torch.Generator().manual_seed(0))
     assert out["x"].shape == (6, 3, 8, 8) and out["y"] is batch["y"] and not torch.equal(out["x"], batch["x"])
-    assert build("domains", path=str(tmp_path)).augment(batch, torch.Generator()) is batch
+    assert build("domains", path=str(tmp_path), mirror=False).augment(batch, torch.Generator()) is batch
+    # data.mirror alone (no load_size) flips about half the images, and nothing else
+    flipped = build("domains", path=str(tmp_path)).augment(batch, torch.Generator().manual_seed(1))["x"]
+    same = [torch.equal(f, x) for f, x in zip(flipped, batch["x"])]
+    mirrored = [torch.equal(f, x.flip(-1)) for f, x in zip(flipped, batch["x"])]
+    assert all(s or m for s, m in zip(same, mirrored)) and any(mirrored) and any(same)
     # data.split=test trains on test/
     test = build("domains", path=str(tmp_path), split="test")
     assert torch.equal(test.images, stack(held["a"] + held["b"])) and not test.has_held_out

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +13,11 @@ import torch
 from PIL import Image
 
 import gankit
-from gankit import checkpoint
 from gankit.config import resolve
 from gankit.engine import Trainer
 from gankit.metrics.paired import high_frequency_energy, l1
 
-from .conftest import assert_same_tensors, data_dir, killed_after_checkpoint
+from .conftest import assert_same_tensors, data_dir, resumed_after_a_kill
 from .conftest import gankit as run_gankit
 
 # a Pix2Pix small enough for the CPU: 64 px (a U-Net of depth 6, one dropout block), 8-wide networks,
@@ -94,17 +92,7 @@ def test_translation_run_leaves_grids_of_input_output_target_and_paired_measures
 def test_pix2pix_with_jitter_resumes_bit_identical_after_a_kill(tmp_path, facades):
     args = ["train", "pix2pix", "--name", "r", *small("train.steps=12", "train.checkpoint_every=4",
                                                        "optim.G.decay=6", "optim.D.decay=6")]  # fmt: skip
-    reference = tmp_path / "ref"
-    reference.mkdir()
-    assert run_gankit(*args, cwd=reference).returncode == 0
-    killed = killed_after_checkpoint(tmp_path, args, step=8)
-    assert killed.returncode == -signal.SIGKILL
-    resumed = run_gankit("train", "--resume", str(tmp_path / "runs" / "r"), cwd=tmp_path)
-    assert resumed.returncode == 0, resumed.stderr
-    a = checkpoint.load(tmp_path / "runs" / "r" / "checkpoints" / "ckpt-00000012.safetensors")
-    b = checkpoint.load(reference / "runs" / "r" / "checkpoints" / "ckpt-00000012.safetensors")
-    for key in ("gan", "optim", "noise_rng", "data", "global_rng"):
-        assert_same_tensors({key: a[key]}, {key: b[key]})
+    a, _ = resumed_after_a_kill(tmp_path, args, "r", kill_at=8, final=12)
     assert "augment_rng" in a["data"]  # the jitter's generator is part of the saved position
 
 

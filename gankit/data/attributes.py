@@ -42,7 +42,11 @@ class AttributeSettings(ImageSettings):
     limit: int = setting(0, "0: every image; N: the first N training images of the table (and at most N held out)",
                          min=0)  # fmt: skip
     load_size: int = setting(0, "0: no jitter; L: resize to L×L, then random-crop back to data.resolution", min=0)
-    mirror: bool = setting(True, "with the jitter (load_size > 0): flip half the images horizontally at random")
+    mirror: bool = setting(
+        True,
+        "flip half the images horizontally at random (with the resize-and-crop jitter, "
+        "or alone when data.load_size is 0)",
+    )
 
 
 class AttributeImages(DomainTarget):

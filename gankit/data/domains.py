@@ -63,7 +63,11 @@ class DomainSettings(ImageSettings):
     load_size: int = setting(
         0, "0: no jitter; L: resize to L×L, then random-crop back to data.resolution (CycleGAN: 286 → 256)", min=0
     )
-    mirror: bool = setting(True, "with the jitter (load_size > 0): flip half the images horizontally at random")
+    mirror: bool = setting(
+        True,
+        "flip half the images horizontally at random (with the resize-and-crop jitter, "
+        "or alone when data.load_size is 0)",
+    )
 
 
 @dataclass
@@ -380,9 +384,9 @@ def read_domains(folders: Sequence[Path], s: dict) -> list[Tensor]:
 
 def jitter_of(s: dict, shape: tuple[int, ...]) -> Jitter | None:
     """The jitter of data.load_size and data.mirror for images of `shape` (C×H×W), or None when off."""
-    if not s["load_size"]:
-        return None
     h, w = shape[1:]
+    if not s["load_size"]:  # flips alone, as the references do without a resize-and-crop
+        return Jitter(h, h, True) if s["mirror"] and h == w else None
     if h != w:
         raise ConfigError(
             f"data.load_size needs square images but they are {h}×{w}; set data.resolution to read them R×R"
