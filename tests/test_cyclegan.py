@@ -15,6 +15,7 @@ import gankit
 from gankit.config import resolve
 from gankit.engine import Trainer
 from gankit.errors import GankitError
+from gankit.metrics.scores import GaussianStats, fid
 from gankit.models.cyclegan import ImagePool
 
 from .conftest import data_dir, resumed_after_a_kill
@@ -186,7 +187,15 @@ def _unknown_domain(d: Path) -> list[str]:
     return [f"data.path={d}", "data.domains=cat,fox"]
 
 
+def _grey_and_colour(d: Path) -> list[str]:
+    for name, shape in (("trainA", (32, 32)), ("trainB", (32, 32, 3))):
+        (d / name).mkdir()
+        Image.fromarray(np.zeros(shape, np.uint8)).save(d / name / "1.png")
+    return [f"data.path={d}"]
+
+
 BAD = {
+    "grey images in one domain, colour in the other": (_grey_and_colour, "data.channels (1 or 3)"),
     "a single folder of images": (_one_folder, "holds one domain"),
     "an empty domain folder": (_empty_domain, "holds no images"),
     "a missing domain folder": (_unknown_domain, "'fox', which is not a folder"),
@@ -206,3 +215,25 @@ def test_bad_unpaired_data_is_one_line_and_writes_nothing(case, tmp_path):
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert message in done.stderr, done.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_fid_and_kid_of_each_domain_compare_its_translations_with_its_own_images(tmp_path):
+    """Per target domain, the image metrics compare the translations into it with that domain's
+    held-out images (checked by hand in the same feature space); their mean is `fid`. Fewer
+    translations than the metrics need is refused before training."""
+    digits = write_domains(tmp_path, {"A": plain, "B": inverted}, 30, 24, "cyclegan")
+    overrides = [f"data.path={digits}", *DIGITS, "eval.n_samples=24", 'eval.metrics=["fid", "kid"]',
+                 "eval.features=inception"]  # fmt: skip
+    trainer = Trainer(resolve("cyclegan", overrides=overrides))
+    snapshot = trainer.snapshot()
+    m = snapshot.measures
+    assert {"fid_A", "fid_B", "kid_A", "kid_B"} <= m.keys()
+    assert m["fid"] == pytest.approx((m["fid_A"] + m["fid_B"]) / 2)
+    network, target = trainer.image_metrics.network, trainer.target
+    into_b = target.to_images(snapshot.fake[24:48])  # the cases come in domain order: into A, then into B
+    real_b = target.domain_images(1)
+    by_hand = fid(GaussianStats.of(network.features(real_b)), GaussianStats.of(network.features(into_b)))
+    assert m["fid_B"] == pytest.approx(by_hand, rel=1e-5)
+    assert snapshot.protocol["translations"] == {"A": 24, "B": 24}
+    with pytest.raises(GankitError, match="at least 20 generated images"):
+        Trainer(resolve("cyclegan", overrides=[*overrides, "eval.n_samples=12"]))
