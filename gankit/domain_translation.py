@@ -82,11 +82,10 @@ class DomainTranslationGAN(TranslationGAN):
         attributes to set, the others cleared), or a label tensor (K or n×K)."""
         k = len(self.domains)
         if isinstance(to, Tensor):
-            labels = to.to(device=device, dtype=torch.float32)
-            labels = labels.expand(n, k) if labels.dim() == 1 else labels
-            if labels.shape != (n, k):
-                raise DataError(f"target labels have shape {tuple(to.shape)}; expected {k} or {n}×{k}")
-            return labels
+            if to.dim() not in (1, 2) or to.shape[-1] != k or (to.dim() == 2 and len(to) != n):
+                raise DataError(f"target labels have shape {tuple(to.shape)}; expected {k} or {n}×{k} (one value "
+                                f"per domain: {', '.join(self.domains)})")  # fmt: skip
+            return to.to(device=device, dtype=torch.float32).expand(n, k)
         names = [part.strip() for part in to.split(",")] if isinstance(to, str) else [str(part) for part in to]
         unknown = [name for name in names if name not in self.domains]
         if unknown or not names or (not self.multi_label and len(names) != 1):
@@ -111,6 +110,8 @@ class DomainTranslationGAN(TranslationGAN):
         if to is None:
             raise DataError(f"translating needs a target domain (to=…, --to): one of {', '.join(self.domains)}")
         wanted = self.labels(to, len(inputs), inputs.device)
+        if self.test_mode == "train" and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.modules()):
+            batch_size = 1  # batch statistics: an output must not depend on the images translated with it
         with contextlib.ExitStack() as stack:
             for name in self.generators:
                 stack.enter_context(test_time(self.averaged(name), self.test_mode, seed))
@@ -144,7 +145,7 @@ class DomainTranslationGAN(TranslationGAN):
         ids = labels.argmax(1)
         cases = []
         for index, name in enumerate(self.domains):
-            others = (ids != index).nonzero().flatten()[:n]
+            others = round_robin([(ids == k).nonzero().flatten() for k in range(len(self.domains)) if k != index], n)
             wanted = F.one_hot(torch.full((len(others),), index), len(self.domains)).float()
             cases.append(Case(name, index, images[others], labels[others], wanted))
         return cases
@@ -225,10 +226,16 @@ class DomainTranslationGAN(TranslationGAN):
         if self.multi_label:
             return list(zip(images[:rows], labels[:rows]))
         ids = labels.argmax(1)
-        pools = [(ids == k).nonzero().flatten().tolist() for k in range(len(self.domains))]
-        chosen: list[int] = []
-        depth = 0
-        while len(chosen) < min(rows, len(images)):
-            chosen += [pool[depth] for pool in pools if depth < len(pool)][: rows - len(chosen)]
-            depth += 1
-        return [(images[i], labels[i]) for i in chosen]
+        chosen = round_robin([(ids == k).nonzero().flatten() for k in range(len(self.domains))], rows)
+        return [(images[i], labels[i]) for i in chosen.tolist()]
+
+
+def round_robin(groups: list[Tensor], n: int) -> Tensor:
+    """Up to `n` indices taken from the groups in turn (the first of each, then the second…), so
+    that every group is represented however the indices are ordered."""
+    depth = max((len(g) for g in groups), default=0)
+    table = torch.full((depth, len(groups)), -1, dtype=torch.long)
+    for column, group in enumerate(groups):
+        table[: len(group), column] = group
+    taken = table.flatten()
+    return taken[taken >= 0][:n]

@@ -237,3 +237,14 @@ def test_fid_and_kid_of_each_domain_compare_its_translations_with_its_own_images
     assert snapshot.protocol["translations"] == {"A": 24, "B": 24}
     with pytest.raises(GankitError, match="at least 20 generated images"):
         Trainer(resolve("cyclegan", overrides=[*overrides, "eval.n_samples=12"]))
+
+
+def test_with_batch_statistics_at_test_time_a_translation_does_not_depend_on_its_companions(digits):
+    trainer = Trainer(resolve("cyclegan", overrides=[f"data.path={digits}", *DIGITS, "data.limit=16",
+                                                     "model.norm=batch", "model.test_mode=train"]))  # fmt: skip
+    x = trainer.target.decode(trainer.target.domain_images(0)[:4])
+    alone = trainer.gan.translate(x[:1], to="B")
+    together = trainer.gan.translate(x, to="B")
+    assert torch.equal(alone[0], together[0])
+    with pytest.raises(GankitError, match=r"target labels have shape \(3,\); expected 2 or 4×2"):
+        trainer.gan.translate(x, to=torch.tensor([0.0, 1.0, 0.0]))

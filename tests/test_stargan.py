@@ -141,6 +141,12 @@ def test_stargan_trains_on_afhq_photos_resumes_and_translates_to_each_domain(afh
         loaded.translate(torch.zeros(1, 3, 64, 64, dtype=torch.uint8), to="fox")
     with pytest.raises(GankitError, match="one domain of cat, dog, wild"):
         loaded.translate(torch.zeros(1, 3, 64, 64, dtype=torch.uint8), to="cat,dog")
+    label = torch.tensor([0.0, 1.0, 0.0])  # a label vector is "dog" too
+    assert torch.equal(loaded.translate(torch.zeros(1, 3, 64, 64, dtype=torch.uint8), to=label),
+                       loaded.translate(torch.zeros(1, 3, 64, 64, dtype=torch.uint8), to="dog"))  # fmt: skip
+    # every other domain is a source of the inputs each domain is evaluated on, in turn
+    wild = next(case for case in loaded.gan.cases(loaded.target, 4, 0) if case.name == "wild")
+    assert wild.source.argmax(1).tolist() == [0, 1, 0, 1]
 
 
 BAD = {

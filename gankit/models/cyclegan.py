@@ -51,10 +51,12 @@ class ImagePool(nn.Module):
             full = self.count >= self.size
             swap = full & (torch.rand((), generator=rng, device=rng.device) < 0.5)
             drawn = torch.randint(self.size, (), generator=rng, device=rng.device)
-            slot = torch.where(full, drawn, self.count.clamp(max=self.size - 1)).to(self.images.device)
-            stored = self.images[slot]
+            # a one-element index tensor: indexing with a 0-d tensor would read it on the host
+            slot = torch.where(full, drawn, self.count.clamp(max=self.size - 1)).to(self.images.device).view(1)
+            stored = self.images.index_select(0, slot)[0]
             out.append(torch.where(swap.to(fake.device), stored.to(fake.dtype), fake))
-            self.images[slot] = torch.where(~full | swap, fake.to(self.images.dtype), stored)
+            kept = torch.where(~full | swap, fake.to(self.images.dtype), stored)
+            self.images.index_copy_(0, slot, kept[None])
             self.count += (~full).long()
         return torch.stack(out)
 
