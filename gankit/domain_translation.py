@@ -136,8 +136,8 @@ class DomainTranslationGAN(TranslationGAN):
                                  "capped by the images of the other domains)")  # fmt: skip
 
     def cases(self, target: Any, n: int, seed: int) -> list[Case]:
-        """Up to `n` held-out inputs for every target domain, taken from the other domains (multi-
-        label: `n` inputs each sent to the labels of another input, a seeded permutation)."""
+        """Up to `n` held-out inputs for every target domain, taken from the other domains in turn
+        (multi-label: `n` inputs each sent to the labels of another input, a seeded permutation)."""
         images, labels = target.labelled_images(held_out=True)
         if self.multi_label:
             order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
