@@ -110,8 +110,7 @@ class DomainTranslationGAN(TranslationGAN):
         if to is None:
             raise DataError(f"translating needs a target domain (to=…, --to): one of {', '.join(self.domains)}")
         wanted = self.labels(to, len(inputs), inputs.device)
-        if self.test_mode == "train" and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.modules()):
-            batch_size = 1  # batch statistics: an output must not depend on the images translated with it
+        batch_size = self.chunk_size(batch_size)
         with contextlib.ExitStack() as stack:
             for name in self.generators:
                 stack.enter_context(test_time(self.averaged(name), self.test_mode, seed))

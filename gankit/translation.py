@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from .data.images import decode_pixels
 from .distributed import SINGLE, Group
-from .errors import DataError
+from .errors import ConfigError, DataError
 from .metrics.images import check_fake_count
 from .metrics.paired import paired_measures
 from .recipe import GAN, Snapshot
@@ -57,6 +57,23 @@ def test_time(network: nn.Module, mode: str, seed: int | None) -> Iterator[None]
                     buffer.copy_(saved)
 
 
+def refuse_loss_settings(model: str, loss: dict, applied: tuple[str, ...] = ()) -> None:
+    """A ConfigError when the config sets a regulariser (gp, r1, r2, clip) the model does not apply."""
+    unused = [k for k in ("gp", "r1", "r2", "clip") if loss[k] and k not in applied]
+    if unused:
+        raise ConfigError(f"model {model} does not apply loss.{unused[0]}; allowed loss settings: "
+                          f"{', '.join(('objective', *applied))}")  # fmt: skip
+
+
+def check_patch_size(model: str, d_layers: int, h: int, w: int, what: str = "they are") -> None:
+    """A ConfigError for images too small for a PatchGAN of `d_layers` (its grid needs ≥ 1 logit,
+    SSIM an 11-px window)."""
+    smallest = max(16, 3 * 2**d_layers)
+    if min(h, w) < smallest:
+        raise ConfigError(f"model {model} at model.d_layers = {d_layers} needs images of at least "
+                          f"{smallest}×{smallest}; {what} {h}×{w} (raise data.resolution or lower d_layers)")  # fmt: skip
+
+
 class TranslationGAN(GAN):
     """Base of the models whose generator maps an input image "a" to an output like "x"."""
 
@@ -81,12 +98,18 @@ class TranslationGAN(GAN):
         if to is not None:
             raise DataError(f"{type(self).__name__} translates one way only; it takes no target domain (--to)")
         generator = self.sampling_generator
-        if self.test_mode == "train" and any(
-            isinstance(m, nn.modules.batchnorm._BatchNorm) for m in generator.modules()
-        ):
-            batch_size = 1
         with test_time(generator, self.test_mode, seed):
-            return torch.cat([generator(chunk) for chunk in inputs.split(batch_size)])
+            return torch.cat([generator(chunk) for chunk in inputs.split(self.chunk_size(batch_size))])
+
+    def chunk_size(self, batch_size: int) -> int:
+        """Images translated together: one at a time when batch norm runs on batch statistics
+        ("train" test mode), so that an output never depends on the images translated with it."""
+        uses_batch_statistics = self.test_mode == "train" and any(
+            isinstance(m, nn.modules.batchnorm._BatchNorm)
+            for name in self.generators
+            for m in self.nets[name].modules()
+        )
+        return 1 if uses_batch_statistics else batch_size
 
     def translate_images(
         self, images: Tensor, info: Any, seed: int | None = 0, batch_size: int = 16, to: Any = None

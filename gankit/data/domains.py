@@ -221,11 +221,6 @@ class DomainImages(DomainTarget):
         images, labels = self._held if held_out and self._held is not None else (self.images, self.labels)
         return images, F.one_hot(labels, len(self.class_names)).to(torch.float32)
 
-    def domain_images(self, i: int, held_out: bool = True) -> Tensor:
-        self._check_domain(i)
-        images, labels = self._held if held_out and self._held is not None else (self.images, self.labels)
-        return images[labels == i]
-
 
 class UnpairedImages(DomainImages):
     """Two unaligned domains: batches join an image of A ("a") and one of B ("x"), drawn independently.

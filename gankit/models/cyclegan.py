@@ -25,7 +25,7 @@ from ..losses import Objective, get_objective
 from ..recipe import Batch, Player
 from ..registries import MODELS
 from ..settings import setting
-from ..translation import TEST_MODES, inputs_as_output
+from ..translation import TEST_MODES, check_patch_size, inputs_as_output, refuse_loss_settings
 from .translation_nets import NORMS, PatchDiscriminator, ResNetTranslator, init_normal
 
 
@@ -200,14 +200,9 @@ def build_cyclegan(config: dict[str, Any], target: TargetInfo) -> CycleGAN:
         raise ConfigError(f"model cyclegan needs two unaligned domains; data.target {config['data']['target']} gives "
                           f"{', '.join(target.keys)}: use data.target=unpaired (trainA/ and trainB/, or data.domains "
                           "naming two folders)")  # fmt: skip
-    unused = [k for k in ("gp", "r1", "r2", "clip") if config["loss"][k]]
-    if unused:
-        raise ConfigError(f"model cyclegan does not apply loss.{unused[0]}; allowed loss settings: objective")
+    refuse_loss_settings("cyclegan", config["loss"])
     c, h, w = unpaired_shape("cyclegan", config, target)
-    smallest = max(16, 3 * 2 ** m["d_layers"])
-    if min(h, w) < smallest:
-        raise ConfigError(f"model cyclegan at model.d_layers = {m['d_layers']} needs images of at least "
-                          f"{smallest}×{smallest}; they are {h}×{w} (raise data.resolution or lower d_layers)")  # fmt: skip
+    check_patch_size("cyclegan", m["d_layers"], h, w)
     blocks = m["blocks"] or (9 if h >= 256 else 6)
     nets: dict[str, nn.Module] = {
         "G_AB": ResNetTranslator(c, c, m["g_width"], blocks, m["norm"], m["dropout"]),

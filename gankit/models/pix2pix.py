@@ -22,7 +22,7 @@ from ..losses import Objective, get_objective
 from ..recipe import Batch, Player
 from ..registries import MODELS
 from ..settings import setting
-from ..translation import TEST_MODES, TranslationGAN
+from ..translation import TEST_MODES, TranslationGAN, check_patch_size, refuse_loss_settings
 from .translation_nets import NORMS, PatchDiscriminator, ResNetTranslator, UNetGenerator, init_normal
 
 
@@ -118,18 +118,13 @@ def build_pix2pix(config: dict[str, Any], target: TargetInfo) -> Pix2Pix:
         raise ConfigError(f"model pix2pix needs paired data (an input image a with its target x); data.target "
                           f"{config['data']['target']} gives {', '.join(target.keys)}: use data.target=paired "
                           "(data.path, data.layout) or facades")  # fmt: skip
-    unused = [k for k in ("gp", "r1", "r2", "clip") if config["loss"][k]]
-    if unused:
-        raise ConfigError(f"model pix2pix does not apply loss.{unused[0]}; allowed loss settings: objective")
+    refuse_loss_settings("pix2pix", config["loss"])
     if target.value_range != "minus-one-one":
         raise ConfigError("model pix2pix's generator ends in tanh: set data.range=minus-one-one")
     (c_in, h, w), c_out = target.input_shape, target.shape[0]
     if h != w:
         raise ConfigError(f"model pix2pix needs square images; the pairs are {h}×{w} (set data.resolution)")
-    smallest = max(16, 3 * 2 ** m["d_layers"])  # D's patch grid needs ≥ 1 logit, SSIM an 11-px window
-    if h < smallest:
-        raise ConfigError(f"model pix2pix at model.d_layers = {m['d_layers']} needs images of at least "
-                          f"{smallest}×{smallest}; the pairs are {h}×{w} (raise data.resolution or lower d_layers)")  # fmt: skip
+    check_patch_size("pix2pix", m["d_layers"], h, w, "the pairs are")
     if m["generator"] == "resnet" and h % 4:
         raise ConfigError(f"model.generator = resnet halves the images twice: data.resolution must be a multiple "
                           f"of 4, got {h}")  # fmt: skip

@@ -26,7 +26,7 @@ from ..recipe import Batch, Player
 from ..registries import MODELS
 from ..regularisers import gradient_penalty
 from ..settings import setting
-from ..translation import TEST_MODES, inputs_as_output
+from ..translation import TEST_MODES, inputs_as_output, refuse_loss_settings
 from .cyclegan import unpaired_shape
 from .translation_nets import NORMS
 
@@ -227,9 +227,7 @@ def build_stargan(config: dict[str, Any], target: TargetInfo) -> StarGAN:
         raise ConfigError(f"model stargan needs images labelled by domain; data.target {config['data']['target']} "
                           f"gives {', '.join(target.keys)}: use data.target=domains (a folder per domain) or "
                           "attributes (a CelebA-style table)")  # fmt: skip
-    unused = [k for k in ("r1", "r2", "clip") if loss[k]]
-    if unused:
-        raise ConfigError(f"model stargan does not apply loss.{unused[0]}; allowed loss settings: objective, gp")
+    refuse_loss_settings("stargan", loss, applied=("gp",))
     c, h, w = unpaired_shape("stargan", config, target)
     if h != w:
         raise ConfigError(f"model stargan needs square images; they are {h}×{w} (set data.resolution)")
