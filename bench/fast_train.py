@@ -100,7 +100,7 @@ def check_captured_step(device: torch.device) -> None:
     """One iteration replayed from a CUDA graph must update the weights as the eager iteration
     does (toy ring, fp32, both with capturable Adam); stops the benchmark when it does not."""
     config = resolve("ring", overrides=["device=cuda", "train.tensorboard=off", "model.g_hidden=[32, 32]",
-                                        "model.d_hidden=[32, 32]", "data.batch_size=32"])  # fmt: skip
+                                        "model.d_hidden=[32, 32]", "data.batch_size=32", "train.fast=off"])  # fmt: skip
     eager, graphed = Trainer(config), Trainer(config)
     for optimizer in eager.optimizers.values():
         set_capturable(optimizer, True, device)  # the same Adam arithmetic on both sides
@@ -141,16 +141,20 @@ def workloads(folder: Path, quick: bool) -> dict[str, tuple[str, list[str], int]
 
 
 VARIANTS: dict[str, list[str]] = {
-    "gankit eager fp32": [],
-    "gankit bf16": ["train.precision=bf16"],
+    # each variant runs exactly what it names: train.fast=off unless the variant is the automatic choice
+    "gankit eager fp32 (train.fast=off)": ["train.fast=off"],
+    "gankit default: fp32, train.fast=auto": [],
+    "gankit bf16 (train.fast=off)": ["train.precision=bf16", "train.fast=off"],
+    "gankit bf16, train.fast=auto": ["train.precision=bf16"],
     "gankit bf16 + channels-last + fused Adam": ["train.precision=bf16", "train.channels_last=true",
-                                                 "optim.D.fused=true", "optim.G.fused=true"],
+                                                 "optim.D.fused=true", "optim.G.fused=true", "train.fast=off"],
     "gankit bf16 + fused Adam + CUDA graph": ["train.precision=bf16", "optim.D.fused=true", "optim.G.fused=true",
-                                              "train.cuda_graph=true"],
-    "gankit fp32 + fused Adam + CUDA graph": ["optim.D.fused=true", "optim.G.fused=true", "train.cuda_graph=true"],
+                                              "train.cuda_graph=true", "train.fast=off"],
+    "gankit fp32 + fused Adam + CUDA graph": ["optim.D.fused=true", "optim.G.fused=true", "train.cuda_graph=true",
+                                              "train.fast=off"],
     "gankit bf16 + channels-last + fused Adam + CUDA graph": ["train.precision=bf16", "train.channels_last=true",
                                                               "optim.D.fused=true", "optim.G.fused=true",
-                                                              "train.cuda_graph=true"],
+                                                              "train.cuda_graph=true", "train.fast=off"],
 }  # fmt: skip
 
 
@@ -193,6 +197,8 @@ def main() -> None:
                 its = rate(trainer._step, device, args.iters, args.repeats)
                 print(f"  {variant:56s} {its:9.1f} it/s {its * batch:10.0f} img/s   ratio {its / reference:4.2f}"
                       f"   MFU {100 * flops * its / peak:5.1f}%")  # fmt: skip
+                if "train.fast=auto" in variant:
+                    print(f"    (chose: {trainer.config['train']['fast_chosen']})")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,10 @@ The reference is the loop tutorials and pytorch/examples write: sample a real ba
 real and on detached fake, G step reusing the same fake batch, `.item()` on both losses every
 iteration for the log. gankit runs the same networks, optimiser settings and batch size
 through `Trainer.train_step` (which draws fresh noise for the G step). Both are timed over the
-same number of iterations after a warm-up, alternating, and the median of the repeats is kept.
+same number of iterations after a warm-up, alternating, and the median of the repeats is kept;
+the ratio is the median of the repeats' ratios (each repeat times both loops back to back, so a
+burst of load from other work on the machine falls on both), in wall-clock and in CPU time of
+this process (which other processes' load disturbs less; with one torch thread it is the work done).
 
     python bench/toy_loop.py                 # ring preset
     python bench/toy_loop.py --preset gaussian-1d --steps 3
@@ -13,6 +16,7 @@ same number of iterations after a warm-up, alternating, and the median of the re
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -25,8 +29,19 @@ from gankit.config import resolve
 from gankit.engine import Trainer
 
 
-def reference_loop(trainer: Trainer, steps: int) -> float:
-    """The tutorial loop on copies of gankit's initial networks; returns iterations per second."""
+def clocks() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def rates(steps: int, start: tuple[float, float]) -> tuple[float, float]:
+    """Iterations per second of wall-clock and of this process's CPU time since `start`."""
+    wall, cpu = clocks()
+    return steps / (wall - start[0]), steps / max(cpu - start[1], 1e-9)
+
+
+def reference_loop(trainer: Trainer, steps: int) -> tuple[float, float]:
+    """The tutorial loop on copies of gankit's initial networks; returns iterations per second
+    (wall-clock, CPU time)."""
     import copy
 
     G, D = copy.deepcopy(trainer.gan.nets["G"]), copy.deepcopy(trainer.gan.nets["D"])
@@ -40,7 +55,7 @@ def reference_loop(trainer: Trainer, steps: int) -> float:
     ones, zeros = torch.ones(batch), torch.zeros(batch)
     rng = torch.Generator().manual_seed(0)
     log = []
-    start = time.perf_counter()
+    start = clocks()
     for _ in range(steps):
         for _ in range(d_steps):
             real = target.sample(batch, rng)
@@ -56,15 +71,15 @@ def reference_loop(trainer: Trainer, steps: int) -> float:
             opt_g.step()
             fake = G(latent.sample(batch, rng))
         log.append((d_loss.item(), g_loss.item()))
-    return steps / (time.perf_counter() - start)
+    return rates(steps, start)
 
 
-def gankit_loop(trainer: Trainer, steps: int) -> float:
-    start = time.perf_counter()
+def gankit_loop(trainer: Trainer, steps: int) -> tuple[float, float]:
+    start = clocks()
     for _ in range(steps):
         trainer.train_step()
     trainer.means.pop()  # read the statistics once, as a log record would
-    return steps / (time.perf_counter() - start)
+    return rates(steps, start)
 
 
 def cpu_name() -> str:
@@ -81,29 +96,32 @@ def cpu_name() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="ring")
-    parser.add_argument("--steps", type=int, default=500, help="iterations per timing")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=100, help="iterations per timing")
+    parser.add_argument("--repeats", type=int, default=25)
     args = parser.parse_args()
 
     config = resolve(args.preset, overrides=["device=cpu"])
     trainer = Trainer(config)
-    warm = max(1, args.steps // 10)
+    warm = max(50, args.steps // 2)
     reference_loop(trainer, warm)
     gankit_loop(trainer, warm)
     ref, ours = [], []
     for _ in range(args.repeats):
         ref.append(reference_loop(trainer, args.steps))
         ours.append(gankit_loop(trainer, args.steps))
-    r, g = statistics.median(ref), statistics.median(ours)
-    print(f"machine: {cpu_name()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}")
+    print(f"machine: {cpu_name()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")  # fmt: skip
     print(
         f"preset {args.preset}: batch {config['data']['batch_size']}, "
         f"{config['train']['d_steps']} D + {config['train']['g_steps']} G updates per iteration, "
         f"{args.steps} iterations x {args.repeats} repeats (median)"
     )
-    print(f"reference tutorial loop: {r:9.1f} it/s   (spread {min(ref):.1f}-{max(ref):.1f})")
-    print(f"gankit engine:           {g:9.1f} it/s   (spread {min(ours):.1f}-{max(ours):.1f})")
-    print(f"ratio gankit / reference: {g / r:.2f}")
+    for clock, k in (("wall-clock", 0), ("CPU time", 1)):
+        r, g = [x[k] for x in ref], [x[k] for x in ours]
+        ratio = statistics.median(b / a for a, b in zip(r, g))
+        print(f"{clock}: reference tutorial loop {statistics.median(r):7.1f} it/s ({min(r):.1f}-{max(r):.1f}), "
+              f"gankit engine {statistics.median(g):7.1f} it/s ({min(g):.1f}-{max(g):.1f}); "
+              f"ratio gankit / reference {ratio:.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":

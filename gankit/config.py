@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -63,12 +64,21 @@ class TrainSettings:
         "fp16 (autocast with a gradient scaler per player)",
         choices=("fp32", "bf16", "fp16"),
     )
-    channels_last: bool = setting(False, "keep convolution weights and activations channels-last (faster on GPUs)")
+    fast: str = setting(
+        "auto",
+        "the exact CUDA speed-ups (fused Adam/AdamW, channels-last and cuDNN autotuning for convolutional models, "
+        "the CUDA graph): auto (chosen where they apply; the explicit switches win) or off (only the explicit ones)",
+        choices=("auto", "off"),
+    )
+    fast_chosen: str = setting("", "written by the run: what train.fast chose, and why not the rest (informative)")
+    channels_last: bool | None = setting(
+        None, "keep convolution weights and activations channels-last (faster on GPUs; unset: train.fast decides)"
+    )
     compile: bool = setting(False, "torch.compile every network (not D under a gradient penalty: double backward)")
-    cuda_graph: bool = setting(
-        False,
-        "capture the whole training iteration as one CUDA graph and replay it "
-        "(falls back to eager, with a logged reason, where it cannot)",
+    cuda_graph: bool | None = setting(
+        None,
+        "capture the whole training iteration as one CUDA graph and replay it (falls back to eager, with a "
+        "logged reason, where it cannot; unset: train.fast decides)",
     )
     nonfinite: str = setting("stop", "a non-finite loss or gradient: stop (within one log interval, last finite "
                              "checkpoint kept) or skip the update (a host sync per update)", choices=("stop", "skip"))  # fmt: skip
@@ -131,7 +141,7 @@ class RootSettings:
     name: str = setting("", "run name (folder under the runs directory); empty: the preset's name")
     preset: str = setting("", "the preset this config started from (informative)")
     seed: int = setting(0, "seed for weights, data and noise", min=0)
-    device: str = setting("auto", "auto, cpu, cuda, cuda:N or mps")
+    device: str = setting("auto", "auto, cpu, cuda, cuda:N or mps (unset: $GANKIT_DEVICE, else auto)")
 
 
 SECTIONS: dict[str, type] = {
@@ -144,6 +154,7 @@ SECTIONS: dict[str, type] = {
 # Sections completed by the settings of the registry entry their selector names.
 SELECTORS: dict[str, str] = {"data": "target", "model": "name"}
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+DEVICE_VARIABLE = "GANKIT_DEVICE"  # the default of `device` where a config does not say
 
 
 def _registries() -> dict[str, Any]:
@@ -335,6 +346,10 @@ def validate(config: Mapping[str, Any]) -> Config:
         if key not in allowed_top:
             _unknown(key, allowed_top)
     out = check_table({k: v for k, v in config.items() if k not in (*SECTIONS, "optim")}, RootSettings, "")
+    if "device" not in config and os.environ.get(DEVICE_VARIABLE):
+        out["device"] = os.environ[DEVICE_VARIABLE]  # e.g. the test suite pointed at a GPU
+        if not DEVICE_PATTERN.match(out["device"]):
+            raise ConfigError(f"${DEVICE_VARIABLE} must be auto, cpu, cuda, cuda:N or mps; got {out['device']!r}")
     if not DEVICE_PATTERN.match(out["device"]):
         raise ConfigError(f"device must be auto, cpu, cuda, cuda:N or mps; got {out['device']!r}")
     for section, schema in SECTIONS.items():

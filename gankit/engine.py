@@ -37,7 +37,7 @@ from .graphs import GraphedStep, graph_obstacle, set_capturable
 from .health import HealthMonitor, total_norm
 from .metrics.images import ImageMetrics, better
 from .models import build_model
-from .placement import distribute, speed_up
+from .placement import Trainable, distribute, settle_fast, speed_up
 from .precision import Precision
 from .recipe import GAN, Player, Snapshot
 from .rng import capture_global_rng, make_generator, restore_global_rng, seed_everything
@@ -85,7 +85,7 @@ class Trainer:
             gan.configure(config["train"])
         self.gan = (gan or build_model(config, self.info)).to(self.device)
         self.gan.check_data(self.info.keys, config["data"]["target"])
-        speed_up(self.gan, config["train"])
+        self.fast = speed_up(self.gan, config, self.device)  # chooses train.fast's speed-ups
         ImageMetrics.check(config["eval"], self.target, config["data"]["target"])  # on every process, first
         self.gan.check_evaluation(self.target, config["eval"])
         distribute(self.gan, config, self.group, self.device)
@@ -96,6 +96,7 @@ class Trainer:
             raise ConfigError(f"the model's player {missing[0]} has no optim.{missing[0]} in the config (it has "
                               f"{', '.join(config['optim'])}): set model.name to the model, or give optim.{missing[0]}")  # fmt: skip
         self.player_params = {p.name: list(self._parameters(p)) for p in self.players}
+        self.trainable = Trainable(self.gan.nets, self.players)
         self.optimizers = {
             p.name: build_optimizer(config["optim"][p.name], self.player_params[p.name]) for p in self.players
         }
@@ -117,7 +118,7 @@ class Trainer:
         )
         self.best: float | None = None  # best value of eval.best so far
         self.watcher: Watcher | None = None
-        self._step: Callable[[], None] = self._step_choice(config["train"])
+        self._step: Callable[[], None] = self._step_choice(settle_fast(self))
 
     def _step_choice(self, train: dict[str, Any]) -> Callable[[], None]:
         """The eager iteration, or one captured as a CUDA graph when asked and possible."""
@@ -158,8 +159,7 @@ class Trainer:
         all_stats = []
         batch: dict[str, Tensor] = {}
         for player in self.players:
-            for name, net in self.gan.nets.items():
-                net.requires_grad_(name in player.networks or name in player.forwards)
+            self.trainable.only(player.name)
             self.gan.active = frozenset(player.networks)
             optimizer = self.optimizers[player.name]
             for _ in range(player.steps):
@@ -183,8 +183,7 @@ class Trainer:
                     if player.after_update is not None:
                         player.after_update()
                 all_stats.append(stats)
-        for net in self.gan.nets.values():
-            net.requires_grad_(True)
+        self.trainable.release()
         self.gan.active = frozenset()
         return all_stats
 

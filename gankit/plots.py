@@ -15,22 +15,21 @@ from .atomic import atomic_write_bytes
 REAL, FAKE, NOISE = "tab:green", "tab:red", "tab:blue"  # the colours of seed 000's last figure
 
 
-def _pyplot() -> Any:
-    import matplotlib
+def new_figure(figsize: tuple[float, float]) -> Any:
+    """A figure on its own Agg canvas, outside pyplot's global figure registry, so that figures
+    can be drawn on a background thread (and never pile up as open pyplot figures)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def save_figure(fig: Any, path: Path) -> None:
     """Write a figure to `path` atomically, so a viewer never sees half a PNG."""
     buffer = io.BytesIO()
-    try:
-        fig.savefig(buffer, format=path.suffix.lstrip(".") or "png", dpi=100, bbox_inches="tight")
-    finally:
-        _pyplot().close(fig)
+    fig.savefig(buffer, format=path.suffix.lstrip(".") or "png", dpi=100, bbox_inches="tight")
     atomic_write_bytes(path, buffer.getvalue())
 
 
@@ -55,7 +54,8 @@ def _curves(
 def plot_losses(records: Sequence[dict[str, Any]], path: Path, equilibria: dict[str, float]) -> None:
     """Every loss the players log against iteration, with the values `equilibria` gives for them
     at the ideal equilibrium (same colour, dashed)."""
-    fig, ax = _pyplot().subplots(figsize=(7, 4))
+    fig = new_figure((7, 4))
+    ax = fig.subplots()
     keys = sorted({k for r in records for k in r if k.endswith("loss") and not k.startswith("eval/")})
     names = [k.replace("d_loss", "D loss").replace("g_loss", "G loss") for k in keys]
     _curves(ax, records, keys, names)
@@ -72,7 +72,8 @@ def plot_losses(records: Sequence[dict[str, Any]], path: Path, equilibria: dict[
 
 def plot_accuracy(records: Sequence[dict[str, Any]], path: Path) -> None:
     """D's accuracy on real and on generated samples; 50% means D can no longer tell them apart."""
-    fig, ax = _pyplot().subplots(figsize=(7, 4))
+    fig = new_figure((7, 4))
+    ax = fig.subplots()
     _curves(
         ax,
         records,
@@ -93,7 +94,8 @@ def plot_eval(records: Sequence[dict[str, Any]], path: Path) -> None:
         return
     cols = min(3, len(keys))
     rows = (len(keys) + cols - 1) // cols
-    fig, axes = _pyplot().subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
+    fig = new_figure((4 * cols, 3 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, key in zip(axes.flat, keys):
         _curves(ax, records, [key])
         ax.set_title(key.removeprefix("eval/"), fontsize=10)
@@ -112,7 +114,8 @@ def plot_distribution(
     title: str,
 ) -> None:
     """The target's own picture of real against generated samples."""
-    fig, ax = _pyplot().subplots(figsize=(6, 5))
+    fig = new_figure((6, 5))
+    ax = fig.subplots()
     draw(ax, real, fake, noise)
     ax.set_title(title)
     save_figure(fig, path)

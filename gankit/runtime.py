@@ -79,14 +79,22 @@ class RunningMeans:
 
     def add(self, stats: dict[str, Tensor]) -> None:
         """Add one update's statistics. The sums are updated in place, so that a captured CUDA
-        graph can keep adding into the same buffers (gankit/graphs.py)."""
+        graph can keep adding into the same buffers (gankit/graphs.py). The sums of known float
+        statistics grow in one `_foreach_add_` (the same additions): a dozen separate small
+        operations per iteration are a measurable share of a small GAN's step on the CPU."""
+        sums, values = [], []
         for key, value in stats.items():
-            value = value.detach().float()
-            if key in self.sums:
-                self.sums[key].add_(value)
+            total = self.sums.get(key)
+            if total is None:
+                self.sums[key] = value.detach().float().clone()
+            elif value.dtype == total.dtype and not value.requires_grad:
+                sums.append(total)
+                values.append(value)
             else:
-                self.sums[key] = value.clone()
+                total.add_(value.detach().float())
             self.counts[key] = self.counts.get(key, 0) + 1
+        if sums:
+            torch._foreach_add_(sums, values)
 
     def pop(self, reduce: Callable[[Tensor], Tensor] | None = None) -> dict[str, float]:
         """The means since the last pop, as Python floats (after `reduce`, e.g. across

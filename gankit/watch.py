@@ -18,6 +18,7 @@ from .data import Target, TargetInfo
 from .data.images import make_grid
 from .errors import ConfigError
 from .recipe import GAN
+from .render import Renderer, report
 
 log = logging.getLogger("gankit")
 MAX_GIF_FRAMES = 100
@@ -73,7 +74,10 @@ def save_walk_gif(walks: Tensor, path: Path) -> None:
 
 
 class Watcher:
-    """Writes a run's pictures and TensorBoard files; knows no model or target by name."""
+    """Writes a run's pictures and TensorBoard files; knows no model or target by name.
+
+    Pictures are drawn on a background thread (gankit/render.py): the loop pays only for the
+    copy of their data off the device. `flush` and `finish` wait for them."""
 
     def __init__(
         self,
@@ -86,6 +90,8 @@ class Watcher:
         step: int,
     ) -> None:
         self.folder, self.gan, self.target, self.info, self.config = folder, gan, target, info, config
+        self.renderers = {kind: Renderer(kind) for kind in ("pictures", "grid")}
+        self._reported = False
         self.writer = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -105,42 +111,75 @@ class Watcher:
 
     def pictures(self, records: list[dict[str, Any]], real: Tensor, fake: Tensor, noise: Tensor, step: int) -> None:
         """Refresh the curves and the target's own picture of real against generated samples."""
-        plots.plot_losses(records, self.plots / "losses.png", self.gan.loss_guides())
-        plots.plot_accuracy(records, self.plots / "accuracy.png")
-        plots.plot_eval(records, self.plots / "eval.png")
+        # what the worker reads is copied now: the loop goes on appending records and training
+        records = [dict(r) for r in records]
+        real, fake, noise = (t.detach().cpu() for t in (real, fake, noise))
+        guides = self.gan.loss_guides()
         title = f"{self.config['data']['target']} at iteration {step}"
-        plots.plot_distribution(self.target.draw, real, fake, noise, self.plots / f"{self.target.picture}.png", title)
+        draw, where = self.target.draw, self.plots
+        picture = where / f"{self.target.picture}.png"
+        self.renderers["pictures"].submit([
+            ("losses.png", lambda: plots.plot_losses(records, where / "losses.png", guides)),
+            ("accuracy.png", lambda: plots.plot_accuracy(records, where / "accuracy.png")),
+            ("eval.png", lambda: plots.plot_eval(records, where / "eval.png")),
+            (picture.name, lambda: plots.plot_distribution(draw, real, fake, noise, picture, title)),
+        ])  # fmt: skip
 
     def sample_grid(self, step: int) -> None:
-        """A grid from the same noise every time (a frame of the final animation)."""
+        """A grid from the same noise every time (a frame of the final animation): generated in
+        the loop (it needs the model), encoded and written by the worker."""
         if not self.info.is_image:
             return
         ev = self.config["eval"]
         shown = self.gan.grid(self.target, ev["grid_rows"], ev["grid_cols"], ev["seed"])
         if shown is None:
             return
-        grid = make_grid(shown[0].cpu(), shown[1])
+        images, cols = shown[0].detach().cpu(), shown[1]
+        self.renderers["grid"].submit([(f"grid-{step:08d}.png", lambda: self._write_grid(images, cols, step))])
+
+    def _write_grid(self, images: Tensor, cols: int, step: int) -> None:
+        grid = make_grid(images, cols)
         png = encode_picture(".png", [grid])  # encoded once, written twice
         atomic_write_bytes(self.folder / "grids" / f"grid-{step:08d}.png", png)
         atomic_write_bytes(self.plots / "samples-grid.png", png)
-        if self.writer is not None:
+        if self.writer is not None:  # the event writer takes events from any thread
             self.writer.add_image("samples", grid, step, dataformats="HWC")
 
     def finish(self) -> None:
-        """The animated progression of the sample grids (at most MAX_GIF_FRAMES, evenly chosen)."""
+        """After the last pictures: the animated progression of the sample grids (at most
+        MAX_GIF_FRAMES, evenly chosen), and how many refreshes were skipped or failed."""
+        self.drain()
         frames = sorted((self.folder / "grids").glob("grid-*.png"))
         if frames:
             chosen = [frames[int(i)] for i in np.linspace(0, len(frames) - 1, min(len(frames), MAX_GIF_FRAMES))]
             arrays = [np.asarray(Image.open(f).convert("RGB")) for f in chosen]
             write_picture(self.plots / "progress.gif", arrays, seconds_per_frame=0.2, hold_last=2.0)
         self.flush()
+        self.report()
 
     def close(self) -> None:
+        """Draw what is left and stop the worker (a run stopped early reports its skips here)."""
+        for renderer in self.renderers.values():
+            renderer.close()
+        self.report()
         if self.writer is not None:
             self.writer.close()
             self.writer = None
 
     def flush(self) -> None:
-        """Write out pending TensorBoard events (also on Ctrl-C or an error)."""
+        """Finish the pictures handed over and write out pending TensorBoard events (also on
+        Ctrl-C or an error: the last refresh before the stop is on disk when the run ends)."""
+        self.drain()
         if self.writer is not None:
             self.writer.flush()
+
+    def drain(self) -> None:
+        """Wait until every picture handed over has been written."""
+        for renderer in self.renderers.values():
+            renderer.drain()
+
+    def report(self) -> None:
+        """Log the skipped refreshes and failed pictures, once per run."""
+        if not self._reported:
+            self._reported = True
+            report(list(self.renderers.values()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import subprocess
@@ -14,6 +15,14 @@ import torch
 from gankit import checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
+# $GANKIT_TEST_DEVICE=cuda points the suite at a GPU: every config that names no device (built
+# here, or by the CLI in a subprocess, which inherits the variable) gets it through $GANKIT_DEVICE.
+# Unset, the suite runs as it always has: device `auto`, whatever the shell says.
+TEST_DEVICE = os.environ.get("GANKIT_TEST_DEVICE", "")
+if TEST_DEVICE:
+    os.environ["GANKIT_DEVICE"] = TEST_DEVICE
+else:
+    os.environ.pop("GANKIT_DEVICE", None)
 # The shared real datasets: $GANKIT_DATA, or ../shared/data beside the repository.
 DATA = Path(os.environ.get("GANKIT_DATA") or ROOT.parent / "shared" / "data").resolve()
 
@@ -95,6 +104,17 @@ def assert_same_tensors(a: dict, b: dict) -> None:
             assert a[key] == b[key], f"{key}: {a[key]} != {b[key]}"
 
 
+def with_fast_choice(expected: dict, written: dict) -> dict:
+    """A resolved config with what a run wrote into its config.json of `train.fast`'s choice (the
+    record, and on CUDA the switches it decided): tests/test_fast.py checks those themselves."""
+    out = copy.deepcopy(expected)
+    out["train"].update({k: written["train"][k] for k in ("fast_chosen", "channels_last", "cuda_graph")})
+    for player, spec in written["optim"].items():
+        if "fused" in spec:
+            out["optim"][player]["fused"] = spec["fused"]
+    return out
+
+
 def data_dir(name: str) -> Path:
     """A folder of the shared test data; a failure (never a skip) when it is not there."""
     path = DATA / name
@@ -127,3 +147,15 @@ def _quiet_threads():
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Off the CPU, skip the tests marked `cpu_only` (bit-identical arithmetic, CPU stand-ins),
+    each with the reason its marker gives."""
+    if not TEST_DEVICE or TEST_DEVICE == "cpu":
+        return
+    for item in items:
+        marker = item.get_closest_marker("cpu_only")
+        if marker is not None:
+            reason = marker.args[0] if marker.args else "a CPU-only test"
+            item.add_marker(pytest.mark.skip(reason=f"cpu_only ({reason}); the suite targets {TEST_DEVICE}"))

@@ -1,4 +1,5 @@
-"""The fast paths: mixed precision, channels-last, torch.compile and the captured training step.
+"""The fast paths: mixed precision, channels-last, torch.compile, the captured training step and
+`train.fast`'s automatic choice (its CUDA logic as a pure function: CI has no GPU).
 
 CI has no GPU, so the CUDA graph itself is compared with the eager step by
 `bench/fast_train.py` on a GPU machine (it stops with an error when they differ); here a
@@ -16,9 +17,11 @@ import pytest
 import torch
 
 from gankit import checkpoint
+from gankit import train as train_run
 from gankit.config import resolve
 from gankit.engine import Trainer
 from gankit.graphs import GraphedStep
+from gankit.placement import choose_fast, choose_for, settle_fast
 
 from .conftest import TINY, assert_same_tensors, gankit, killed_after_checkpoint
 
@@ -54,6 +57,7 @@ def test_graph_mode_bookkeeping_reproduces_eager_training(data):
     assert_same_tensors(eager.data.state_dict(), graphed.data.state_dict())
 
 
+@pytest.mark.cpu_only("compared bit for bit with CPU training, through a CPU stand-in graph")
 def test_a_failed_capture_falls_back_to_eager_training(caplog):
     class Failing(RecordingGraph):
         def capture(self, body) -> None:
@@ -83,6 +87,7 @@ def test_bf16_training_tracks_fp32():
     assert abs(w1[0] - w1[1]) < 0.1, w1
 
 
+@pytest.mark.cpu_only("a bit-identical resume")
 def test_fp16_gradient_scalers_are_checkpointed_and_resume_exactly(tmp_path):
     args = ["train", "ring", *[a for s in TINY for a in ("--set", s)], "--set", "train.precision=fp16",
             "--set", "train.steps=40", "--set", "train.checkpoint_every=20", "--set", "train.tensorboard=off"]  # fmt: skip
@@ -128,3 +133,84 @@ def test_compiled_networks_train_like_eager_ones(caplog):
     penalised = Trainer(resolve("wgan-gp", overrides=["train.compile=true"]))
     assert "not compiling D: its gradient penalty needs a double backward" in caplog.text
     assert hasattr(penalised.gan.nets["G"], "_compiled_call_impl") and penalised.gan.nets["G"]._compiled_call_impl
+
+
+# ------------------------------------------------------------------ train.fast
+
+UNSET = {"channels_last": None, "cuda_graph": None}
+ADAMS = {"D": {"name": "Adam"}, "G": {"name": "AdamW"}}
+
+
+def test_the_choice_is_recorded_in_config_json_and_can_be_turned_off(tmp_path, caplog):
+    caplog.set_level("INFO", logger="gankit")
+    written = {}
+    for fast in ("auto", "off"):
+        overrides = [*TINY, "train.steps=5", "device=cpu", "train.tensorboard=off", f"train.fast={fast}"]
+        result = train_run("ring", overrides=overrides, runs_dir=tmp_path, name=fast)
+        written[fast] = json.loads((result.run_dir / "config.json").read_text())["train"]
+    assert written["auto"]["fast_chosen"] == "nothing (no automatic choice: this run is on cpu, not CUDA)"
+    assert written["off"]["fast_chosen"] == "nothing (no automatic choice: train.fast = off)"
+    assert written["auto"]["channels_last"] is None and written["auto"]["cuda_graph"] is None  # nothing pinned
+    assert caplog.text.count("speed-ups: nothing (no automatic choice: this run is on cpu") == 1  # logged once
+
+
+def test_choosing_on_the_cpu_changes_nothing():
+    auto, off = trained("train.steps=20"), trained("train.steps=20", "train.fast=off")
+    assert_same_tensors(auto.gan.state_dict(), off.gan.state_dict())
+    assert_same_tensors({"o": auto.optimizers["D"].state_dict()}, {"o": off.optimizers["D"].state_dict()})
+    assert torch.backends.cudnn.benchmark is False
+
+
+def test_on_cuda_auto_chooses_every_exact_speed_up_a_convolutional_model_allows():
+    choice = choose_fast("cuda", "auto", UNSET, ADAMS, convolutional=True)
+    assert choice.pin and choice.channels_last and choice.cudnn_benchmark and choice.fused == {"D": True, "G": True}
+    assert choice.cuda_graph is None  # decided once the trainer is built
+    choice.settle_graph(None)
+    assert choice.line() == "fused optimiser (D, G), channels-last, cuDNN autotuning, CUDA graph"
+
+
+def test_on_cuda_auto_says_why_it_leaves_a_speed_up_out():
+    optim = {"D": {"name": "Adam", "foreach": True}, "G": {"name": "SGD"}}
+    choice = choose_fast("cuda", "auto", UNSET, optim, convolutional=False)
+    choice.settle_graph("train.nonfinite = skip decides on the host at every update whether to step")
+    assert not (choice.channels_last or choice.cudnn_benchmark or choice.cuda_graph) and choice.fused == {"D": False}
+    assert choice.line() == (
+        "nothing; not chosen: fused D (optim.D.foreach is set), fused G (SGD is not one of Adam, AdamW), "
+        "channels-last and cuDNN autotuning (the model has no 2-D convolutions), "
+        "CUDA graph (train.nonfinite = skip decides on the host at every update whether to step)"
+    )
+    deterministic = choose_fast("cuda", "auto", UNSET, ADAMS, convolutional=True, deterministic=True)
+    assert deterministic.channels_last and not deterministic.cudnn_benchmark
+
+
+def test_explicit_switches_win_over_auto_and_are_all_that_off_leaves():
+    train = {"channels_last": False, "cuda_graph": False}
+    optim = {"D": {"name": "Adam", "fused": False}, "G": {"name": "Adam"}}
+    choice = choose_fast("cuda", "auto", train, optim, convolutional=True)
+    choice.settle_graph(None)
+    assert not choice.channels_last and choice.cuda_graph is False and choice.fused == {"D": False, "G": True}
+    off = choose_fast("cuda", "off", {"channels_last": True, "cuda_graph": True}, optim, convolutional=True)
+    assert not off.pin and off.channels_last and off.cuda_graph and not off.cudnn_benchmark
+    assert off.fused == {"D": False}  # only what the user set
+    assert off.line() == "channels-last, CUDA graph (no automatic choice: train.fast = off)"
+    for device in ("cpu", "mps"):
+        elsewhere = choose_fast(device, "auto", UNSET, ADAMS, convolutional=True)
+        assert not (elsewhere.pin or elsewhere.channels_last or elsewhere.fused or elsewhere.cuda_graph)
+
+
+def test_on_cuda_the_choice_is_written_into_the_config(monkeypatch):
+    """The CUDA branch's bookkeeping, on a CPU-built model: the decisions land in the config."""
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    base = ["data.limit=128", "model.g_width=8", "model.d_width=8", "eval.n_samples=64", "train.tensorboard=off"]
+    trainer = Trainer(resolve("dcgan", overrides=[*base, "device=cpu", "train.fast=off"]))
+    config = resolve("dcgan", overrides=[*base, "device=cpu"])
+    trainer.config, trainer.fast = config, choose_for(trainer.gan, config, torch.device("cuda"))
+    assert torch.backends.cudnn.benchmark is True
+    assert config["train"]["channels_last"] is True and config["optim"]["D"]["fused"] is True
+    settle_fast(trainer)  # the graph's obstacle here: the trainer itself is on the CPU
+    assert config["train"]["cuda_graph"] is False
+    assert config["train"]["fast_chosen"] == (
+        "fused optimiser (D, G), channels-last, cuDNN autotuning; "
+        "not chosen: CUDA graph (a CUDA graph needs a CUDA device (this run is on cpu))"
+    )
+    assert resolve(base=config) == config  # a resume reads it back as it is

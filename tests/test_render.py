@@ -1,0 +1,151 @@
+"""Pictures are drawn off the training loop: all of them by the end of a run (also after Ctrl-C),
+a failing picture never stops training, and a slow renderer skips refreshes instead of queueing."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import gankit
+from gankit import checkpoint, plots
+from gankit.runtime import TrainingInterrupted
+from gankit.watch import Watcher
+
+from .conftest import TINY
+
+RING = [*TINY, "train.tensorboard=off", "train.checkpoint_every=0"]
+MNIST = ["data.limit=640", "data.batch_size=64", "data.classifier=false", "train.steps=30", "train.log_every=5",
+         "train.eval_every=10", "train.grid_every=10", "eval.n_samples=100", "train.tensorboard=off"]  # fmt: skip
+
+
+@pytest.fixture
+def messages():
+    """What gankit logs (INFO and up) during the test, whatever the CLI did to its logger before."""
+    logger, lines = logging.getLogger("gankit"), []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    handler, level = Keep(logging.INFO), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield lines
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+@pytest.fixture
+def titles(monkeypatch):
+    """The titles of the target pictures the renderer finished, in order."""
+    done, draw = [], plots.plot_distribution
+
+    def recorded(*args, **kwargs):
+        draw(*args, **kwargs)
+        done.append(args[-1])
+
+    monkeypatch.setattr(plots, "plot_distribution", recorded)
+    return done
+
+
+def decodes(path: Path) -> bool:
+    with Image.open(path) as image:
+        image.load()
+    return True
+
+
+def skipped(messages: list[str], kind: str) -> int:
+    """The refreshes of `kind` the end-of-run report says were skipped (0 without a report)."""
+    found = [re.search(rf"(\d+) of {kind}\b", m) for m in messages if "refreshes skipped" in m]
+    return int(found[0].group(1)) if found and found[0] else 0
+
+
+def test_every_picture_is_written_by_the_end_of_a_run(tmp_path, titles, messages):
+    result = gankit.train("mnist-mlp", overrides=MNIST, runs_dir=tmp_path, name="m")
+    run = result.run_dir
+    grids = sorted((run / "grids").glob("grid-*.png"))
+    # a grid is only ever left out when a newer one replaced it before it started (a busy machine)
+    assert len(grids) + skipped(messages, "grid") == 3 and grids[-1].name == "grid-00000030.png"
+    for name in ("losses", "accuracy", "eval", "samples", "samples-grid"):
+        assert decodes(run / "plots" / f"{name}.png"), name
+    assert all(decodes(g) for g in grids)
+    # the grid shown last is the final iteration's, and the animation was made after it
+    assert (run / "plots" / "samples-grid.png").read_bytes() == grids[-1].read_bytes()
+    with Image.open(run / "plots" / "progress.gif") as gif:
+        assert gif.n_frames == len(grids)
+    assert titles[-1] == "mnist at iteration 30"
+
+
+def test_ctrl_c_writes_the_last_refresh_and_the_run_resumes(tmp_path, monkeypatch, titles):
+    slow_draw = plots.plot_distribution  # (already recording): slowed so the stop comes mid-drawing
+
+    def slow(*args, **kwargs):
+        time.sleep(0.3)
+        slow_draw(*args, **kwargs)
+
+    monkeypatch.setattr(plots, "plot_distribution", slow)
+    pictures = Watcher.pictures
+
+    def then_ctrl_c(self, records, real, fake, noise, step):
+        pictures(self, records, real, fake, noise, step)
+        if step == 40:
+            os.kill(os.getpid(), signal.SIGINT)  # as a Ctrl-C: the loop stops after this iteration
+
+    monkeypatch.setattr(Watcher, "pictures", then_ctrl_c)
+    with pytest.raises(TrainingInterrupted):
+        gankit.train("ring", overrides=[*RING, "train.steps=1000"], runs_dir=tmp_path, name="r")
+    run = tmp_path / "r"
+    assert titles[-1] == "ring at iteration 40"  # drawn before the run returned
+    assert decodes(run / "plots" / "distribution.png") and decodes(run / "plots" / "losses.png")
+    assert [step for step, _ in checkpoint.list_checkpoints(run / "checkpoints")] == [40]
+
+    monkeypatch.setattr(Watcher, "pictures", pictures)
+    resumed = gankit.resume(run, overrides=["train.steps=60"])
+    assert resumed.summary["steps"] == 60
+    assert titles[-1] == "ring at iteration 60"
+
+
+def test_a_failing_picture_is_reported_and_training_completes(tmp_path, monkeypatch, messages):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no ink")
+
+    monkeypatch.setattr(plots, "plot_accuracy", broken)
+    result = gankit.train("ring", overrides=[*RING, "train.steps=60"], runs_dir=tmp_path, name="f")
+    run = result.run_dir
+    warnings = [m for m in messages if "accuracy.png" in m]
+    assert warnings[0] == "picture accuracy.png was not drawn: RuntimeError: no ink (training goes on)"
+    # warned once, counted at the end: every refresh drawn (not skipped) tried it
+    assert warnings[1:] == [f"pictures: drawings failed (accuracy.png {3 - skipped(messages, 'pictures')}×)"]
+    assert [step for step, _ in checkpoint.list_checkpoints(run / "checkpoints")] == [60]
+    assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 60
+    assert json.loads((run / "summary.json").read_text())["steps"] == 60
+    assert decodes(run / "plots" / "losses.png") and decodes(run / "plots" / "distribution.png")
+    assert not (run / "plots" / "accuracy.png").exists()
+
+
+def test_a_slow_renderer_skips_refreshes_and_still_draws_the_last(tmp_path, monkeypatch, messages, titles):
+    losses, drawn = plots.plot_losses, []
+
+    def slow(records, path, guides):
+        time.sleep(0.2)
+        losses(records, path, guides)
+        drawn.append(records[-1]["step"])
+
+    monkeypatch.setattr(plots, "plot_losses", slow)
+    # a picture every 5 iterations of a tiny GAN: far more often than the renderer can draw
+    overrides = [*RING, "train.steps=100", "train.log_every=5", "train.plot_every=5", "train.eval_every=0"]
+    gankit.train("ring", overrides=overrides, runs_dir=tmp_path, name="s")
+    (report,) = [m for m in messages if "skipped" in m]
+    assert re.fullmatch(r"pictures: (\d+) refreshes skipped while the renderer was busy \(\1 of pictures\)", report)
+    left_out = skipped(messages, "pictures")
+    assert left_out > 0 and left_out + len(drawn) == 100 // 5  # every refresh either drawn or counted
+    assert drawn[-1] == 100 and titles[-1] == "ring at iteration 100"
+    assert drawn == sorted(drawn)
