@@ -1,9 +1,14 @@
 """Toy training speed: gankit's engine against the plain tutorial loop, in one process.
 
-The reference is the loop tutorials and pytorch/examples write: sample a real batch, D step on
-real and on detached fake, G step reusing the same fake batch, `.item()` on both losses every
-iteration for the log. gankit runs the same networks, optimiser settings and batch size
-through `Trainer.train_step` (which draws fresh noise for the G step). Both are timed over the
+Two hand-written references, each `.item()`-ing both losses every iteration for the log:
+- "seed loop": the algorithm of the seed tutorials (001's Keras loop, 003's TensorFlow loop)
+  and of gankit, written plainly in PyTorch: a real batch, D's step on it and on G's samples
+  (generated under no_grad), then G's step on fresh noise. This is the target's reference.
+- "shared-batch loop": pytorch/examples' DCGAN variant, where G's step reuses the batch D just
+  saw, saving one G forward pass per iteration: a different (cheaper) algorithm, shown for
+  comparison.
+gankit runs the same networks, optimiser settings and batch size through
+`Trainer.train_step`, with its statistics on the device. All are timed over the
 same number of iterations after a warm-up, alternating, and the median of the repeats is kept;
 the ratio is the median of the repeats' ratios (each repeat times both loops back to back, so a
 burst of load from other work on the machine falls on both), in wall-clock and in CPU time of
@@ -39,9 +44,9 @@ def rates(steps: int, start: tuple[float, float]) -> tuple[float, float]:
     return steps / (wall - start[0]), steps / max(cpu - start[1], 1e-9)
 
 
-def reference_loop(trainer: Trainer, steps: int) -> tuple[float, float]:
-    """The tutorial loop on copies of gankit's initial networks; returns iterations per second
-    (wall-clock, CPU time)."""
+def reference_loop(trainer: Trainer, steps: int, shared_batch: bool = False) -> tuple[float, float]:
+    """A hand-written loop on copies of gankit's initial networks (module docstring); returns
+    iterations per second (wall-clock, CPU time)."""
     import copy
 
     G, D = copy.deepcopy(trainer.gan.nets["G"]), copy.deepcopy(trainer.gan.nets["D"])
@@ -59,17 +64,25 @@ def reference_loop(trainer: Trainer, steps: int) -> tuple[float, float]:
     for _ in range(steps):
         for _ in range(d_steps):
             real = target.sample(batch, rng)
-            fake = G(latent.sample(batch, rng))
-            d_loss = criterion(D(real), ones) + criterion(D(fake.detach()), zeros)
+            if shared_batch:
+                fake = G(latent.sample(batch, rng))
+                generated = fake.detach()
+            else:
+                with torch.no_grad():
+                    generated = G(latent.sample(batch, rng))
+            d_loss = criterion(D(real), ones) + criterion(D(generated), zeros)
             opt_d.zero_grad()
             d_loss.backward()
             opt_d.step()
         for _ in range(g_steps):
+            if not shared_batch:
+                fake = G(latent.sample(batch, rng))
             g_loss = criterion(D(fake), ones)
             opt_g.zero_grad()
             g_loss.backward()
             opt_g.step()
-            fake = G(latent.sample(batch, rng))
+            if shared_batch:
+                fake = G(latent.sample(batch, rng))
         log.append((d_loss.item(), g_loss.item()))
     return rates(steps, start)
 
@@ -103,12 +116,17 @@ def main() -> None:
     config = resolve(args.preset, overrides=["device=cpu"])
     trainer = Trainer(config)
     warm = max(50, args.steps // 2)
-    reference_loop(trainer, warm)
-    gankit_loop(trainer, warm)
-    ref, ours = [], []
+    loops = {
+        "seed loop": lambda n: reference_loop(trainer, n),
+        "shared-batch loop": lambda n: reference_loop(trainer, n, shared_batch=True),
+        "gankit engine": lambda n: gankit_loop(trainer, n),
+    }
+    for loop in loops.values():
+        loop(warm)
+    timings: dict[str, list[tuple[float, float]]] = {name: [] for name in loops}
     for _ in range(args.repeats):
-        ref.append(reference_loop(trainer, args.steps))
-        ours.append(gankit_loop(trainer, args.steps))
+        for name, loop in loops.items():
+            timings[name].append(loop(args.steps))
     print(f"machine: {cpu_name()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")  # fmt: skip
     print(
@@ -116,12 +134,13 @@ def main() -> None:
         f"{config['train']['d_steps']} D + {config['train']['g_steps']} G updates per iteration, "
         f"{args.steps} iterations x {args.repeats} repeats (median)"
     )
+    ours = timings["gankit engine"]
     for clock, k in (("wall-clock", 0), ("CPU time", 1)):
-        r, g = [x[k] for x in ref], [x[k] for x in ours]
-        ratio = statistics.median(b / a for a, b in zip(r, g))
-        print(f"{clock}: reference tutorial loop {statistics.median(r):7.1f} it/s ({min(r):.1f}-{max(r):.1f}), "
-              f"gankit engine {statistics.median(g):7.1f} it/s ({min(g):.1f}-{max(g):.1f}); "
-              f"ratio gankit / reference {ratio:.2f}")  # fmt: skip
+        parts = [f"{name} {statistics.median(x[k] for x in t):7.1f} it/s" for name, t in timings.items()]
+        print(f"{clock}: " + ", ".join(parts))
+        for name in ("seed loop", "shared-batch loop"):
+            ratio = statistics.median(g[k] / r[k] for r, g in zip(timings[name], ours))
+            print(f"    gankit / {name}: {ratio:.2f}")
 
 
 if __name__ == "__main__":

@@ -74,6 +74,7 @@ class TrainSettings:
     channels_last: bool | None = setting(
         None, "keep convolution weights and activations channels-last (faster on GPUs; unset: train.fast decides)"
     )
+    threads: int = setting(0, "CPU threads for the networks' arithmetic (0: PyTorch's default, one per core)", min=0)
     compile: bool = setting(False, "torch.compile every network (not D under a gradient penalty: double backward)")
     cuda_graph: bool | None = setting(
         None,

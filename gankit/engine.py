@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import safetensors.torch
+import torch
 from torch import Tensor, nn
 
 from . import checkpoint
@@ -33,6 +34,7 @@ from .distributed import (
 from .distributed import stop as stop_group
 from .divergence import FiniteWatch, TrainingDiverged, nonfinite_network, resume_hint
 from .errors import CheckpointError, ConfigError, RunError
+from .evaluations import Evaluations, Interval, frozen, spare_core, state_at
 from .graphs import GraphedStep, graph_obstacle, set_capturable
 from .health import HealthMonitor, total_norm
 from .metrics.images import ImageMetrics, better
@@ -77,6 +79,9 @@ class Trainer:
         self.progress = progress
         self.group = group or group_from_environment()
         self.device = resolve_device(config["device"], self.group)
+        self._threads = torch.get_num_threads()  # restored by close(): the API runs inside a user's process
+        if config["train"]["threads"]:
+            torch.set_num_threads(config["train"]["threads"])
         seed_everything(config["seed"])
         self.target = build_target(config["data"])
         self.info = TargetInfo.of(self.target)
@@ -117,6 +122,11 @@ class Trainer:
             else None
         )
         self.best: float | None = None  # best value of eval.best so far
+        # measures beside training where that is safe and a core is free for them (gankit/evaluations.py)
+        self.evaluations = Evaluations(
+            not self.group.distributed and self.gan.evaluates_in_background and spare_core(self.device)
+        )
+        self._bar: Any = None
         self.watcher: Watcher | None = None
         self._step: Callable[[], None] = self._step_choice(settle_fast(self))
 
@@ -133,6 +143,8 @@ class Trainer:
     def close(self) -> None:
         """Let go of the DDP wrappers and leave the process group (in that order: a gloo group
         destroyed under a live DDP reducer can deadlock at exit)."""
+        self.evaluations.close()
+        torch.set_num_threads(self._threads)
         if self.watcher is not None:
             self.watcher.close()
             self.watcher = None
@@ -210,6 +222,7 @@ class Trainer:
             dynamic_ncols=True,
             desc=self.config["name"] or "train",
         )
+        self._bar = bar
         self._clock = (time.perf_counter(), self.step)
         self._checked = self.step  # the iteration up to which updates were checked to be finite
         self._started = time.perf_counter() - self.elapsed
@@ -232,11 +245,23 @@ class Trainer:
                             self.save_checkpoint()
                         barrier(self.group)  # the others wait until the checkpoint is written
                         raise TrainingInterrupted(self.step, self.run.path if self.run else None)
+            self._record_finished(wait=True)
+        except BaseException:
+            self._record_after_failure()
+            raise
         finally:
             bar.close()
             if self.watcher is not None:
                 self.watcher.flush()
         return self.finish()
+
+    def _record_after_failure(self) -> None:
+        """On the way out of a failed or stopped run, record what was evaluated so far (an
+        evaluation that itself failed is logged, not raised over the first error)."""
+        try:
+            self._record_finished(wait=True)
+        except Exception as exc:
+            log.warning("an evaluation was lost: %s: %s", type(exc).__name__, exc)
 
     def _stopping(self, stop: StopSignals) -> bool:
         """Whether to stop after this iteration. Processes agree every STOP_CHECK_EVERY
@@ -260,6 +285,7 @@ class Trainer:
         periodic_checkpoint = not last and train["checkpoint_every"] > 0 and self.step % train["checkpoint_every"] == 0
         grid = due(train["grid_every"]) if train["grid_every"] else draw
         if not (evaluate or draw or grid or periodic_checkpoint or due(train["log_every"])):
+            self._record_finished()
             return
         if self.group.distributed:
             broadcast_buffers([*self.gan.nets.values(), *self.gan.ema.values()], self.group)
@@ -270,45 +296,85 @@ class Trainer:
         self._checked = self.step
         if record:
             bar.set_postfix({k: f"{record[k]:.3f}" for k in headline(record)})
-        snapshot = self.snapshot(measure=evaluate) if evaluate or draw else None
-        if snapshot is not None and evaluate:
+        if record or evaluate or draw:
+            epochs = {} if self.data.epochs is None else {"epoch": round(self.data.epochs, 4)}
+            interval = Interval({"step": self.step, **epochs, "time": round(self._now(), 3)}, record, evaluate, draw)
+            if evaluate or draw:
+                interval.snapshot = self.evaluations.snapshot(self.gan, self._snapshot_taker(evaluate))
+                if evaluate and self.config["eval"]["best"] and not interval.done():
+                    interval.state = frozen(self.state_dict())  # in case this evaluation is the best
+            self.evaluations.add(interval)
+        self._record_finished()
+        if self.watcher is not None and grid:
+            self.watcher.sample_grid(self.step)
+        if self.run and periodic_checkpoint:
+            self._checkpoint_after_records()
+
+    def _checkpoint_after_records(self) -> None:
+        """A checkpoint of this iteration, written after the records before it: now, or (while an
+        evaluation still runs) from a copy of the state, when that evaluation is recorded."""
+        waiting = self.evaluations.last()
+        if waiting is None:
+            self.save_checkpoint()
+            return
+        if waiting.step != self.step:
+            waiting = Interval({"step": self.step}, {}, evaluate=False, draw=False)
+            self.evaluations.add(waiting)
+        waiting.checkpoint = frozen(self._checkpoint_state())
+
+    def _snapshot_taker(self, measure: bool) -> Callable[[GAN], Snapshot]:
+        ev = self.config["eval"]
+        target, metrics, group = self.target, self.image_metrics, self.group
+        return lambda gan: gan.snapshot(target, ev["n_samples"], ev["seed"], measure, metrics, group)
+
+    def _record_finished(self, wait: bool = False) -> None:
+        """Record the intervals whose evaluations are done (all of them when `wait`), in order:
+        their measures, the progress line, metrics.jsonl, the best checkpoint and the pictures."""
+        for interval in self.evaluations.finished(wait):
+            self._record(interval)
+        if self.watcher is not None:
+            self.watcher.poll()
+
+    def _record(self, interval: Interval) -> None:
+        record = dict(interval.record)
+        snapshot = interval.resolved()
+        if snapshot is not None and interval.evaluate:
             record.update({f"eval/{k}": v for k, v in snapshot.measures.items()})
             if snapshot.protocol:
                 record["protocol"] = snapshot.protocol
-            self._report(bar, record)
+            self._report(interval, record)
         if record:
-            epochs = {} if self.data.epochs is None else {"epoch": round(self.data.epochs, 4)}
-            record = {"step": self.step, **epochs, "time": round(self._now(), 3), **record}
+            record = {**interval.head, **record}
             self.records.append(record)
             self.health.check(record)
             if self.run:
                 self.run.append_record(record)
-                self._keep_best(record)
+                self._keep_best(record, interval)
         if self.watcher is not None:
             if record:
                 self.watcher.record(record)
-            if snapshot is not None and draw:
-                self.watcher.pictures(self.records, snapshot.real, snapshot.fake, snapshot.noise, self.step)
-            if grid:
-                self.watcher.sample_grid(self.step)
-        if self.run and periodic_checkpoint:
-            self.save_checkpoint()
+            if snapshot is not None and interval.draw:
+                self.watcher.pictures(self.records, snapshot.real, snapshot.fake, snapshot.noise, interval.step)
+        if interval.checkpoint is not None:  # the best so far now counts this iteration's evaluation
+            self._write_checkpoint({**interval.checkpoint, "best": self.best}, interval.step)
 
-    def _keep_best(self, record: dict[str, Any]) -> None:
-        """Copy the state to checkpoints/best.safetensors when `eval.best` improves."""
+    def _keep_best(self, record: dict[str, Any], interval: Interval) -> None:
+        """Copy the state at the evaluated iteration to checkpoints/best.safetensors when `eval.best` improves."""
         metric = self.config["eval"]["best"]
         value = record.get(f"eval/{metric}") if metric else None
         if value is None or not better(metric, value, self.best):
             return
         self.best = value
         assert self.run is not None
-        checkpoint.save(self.run.checkpoints / "best.safetensors", {**self.state_dict(), "best_metric": metric})
-        log.info("best %s so far: %.5g at iteration %d", metric, value, self.step)
+        state = state_at(interval, self.state_dict)
+        checkpoint.save(self.run.checkpoints / "best.safetensors", {**state, "best": value, "best_metric": metric})
+        log.info("best %s so far: %.5g at iteration %d", metric, value, interval.step)
 
-    def _report(self, bar: Any, record: dict[str, Any]) -> None:
+    def _report(self, interval: Interval, record: dict[str, Any]) -> None:
         """One line per evaluation: iteration, epoch, losses, D accuracy and the measures."""
-        line = report_line(self.step, self.data.epochs, record)
-        if bar.disable:
+        line = report_line(interval.step, interval.head.get("epoch"), record)
+        bar = self._bar
+        if bar is None or bar.disable:
             log.info(line)
         else:
             bar.write(line)
@@ -375,13 +441,21 @@ class Trainer:
 
     def save_checkpoint(self) -> Path:
         """Write the state at this iteration (only if every weight is finite), keep the newest few."""
-        assert self.run is not None
+        self._record_finished(wait=True)  # metrics.jsonl holds every record up to the checkpoint
+        return self._write_checkpoint(self._checkpoint_state(), self.step)
+
+    def _checkpoint_state(self) -> dict[str, Any]:
+        """The state to checkpoint now; TrainingDiverged instead if a weight is not finite."""
         bad = nonfinite_network({**self.gan.nets, **{f"ema.{k}": v for k, v in self.gan.ema.items()}})
         if bad is not None:
             raise TrainingDiverged(f"training diverged by iteration {self.step}: network {bad} holds non-finite "
                                    "weights, so no checkpoint was written")  # fmt: skip
-        path = checkpoint.checkpoint_path(self.run.checkpoints, self.step)
-        checkpoint.save(path, self.state_dict())
+        return self.state_dict()
+
+    def _write_checkpoint(self, state: dict[str, Any], step: int) -> Path:
+        assert self.run is not None
+        path = checkpoint.checkpoint_path(self.run.checkpoints, step)
+        checkpoint.save(path, state)
         checkpoint.prune(self.run.checkpoints, self.config["train"]["keep_checkpoints"])
         return path
 
@@ -417,15 +491,15 @@ class Trainer:
         seconds = self._now() if hasattr(self, "_started") else self.elapsed
         summary = summarise(self.records, self.run.path if self.run else None, self.step, seconds, self.device,
                             self.health.warnings)  # fmt: skip
-        if self.watcher is not None:
-            self.watcher.finish()
-            self.watcher.close()
-            self.watcher = None
-        if self.run:
+        if self.run:  # while the last pictures are drawn
             self.save_checkpoint()
             safetensors.torch.save_file(
                 {k: v.detach().cpu().contiguous() for k, v in self.gan.sampling_generator.state_dict().items()},
                 str(self.run.path / "generator.safetensors"),
             )
+        if self.watcher is not None:
+            self.watcher.finish()
+            self.watcher.close()
+            self.watcher = None
             self.run.write_json(SUMMARY, summary)
         return summary

@@ -130,7 +130,7 @@ def settle_fast(trainer: Any) -> dict[str, Any]:
     if choice.pin:
         train["cuda_graph"] = choice.cuda_graph
     train["fast_chosen"] = choice.line()
-    if trainer.group.main:
+    if trainer.group.main and trainer.device.type == "cuda":  # on the CPU it is recorded, not said
         log.info("speed-ups: %s", train["fast_chosen"])
     return train
 

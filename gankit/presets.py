@@ -24,7 +24,10 @@ _TOY_2D_OPTIM = {
     "D": {"name": "Adam", "lr": 1e-3, "betas": [0.5, 0.999]},
     "G": {"name": "Adam", "lr": 1e-3, "betas": [0.5, 0.999]},
 }
-_TOY_2D_TRAIN = {"steps": 3000, "log_every": 50, "eval_every": 250, "checkpoint_every": 500}
+_TOY_2D_TRAIN = {"steps": 3000, "log_every": 50, "eval_every": 250, "checkpoint_every": 500, "threads": 1}
+# One CPU thread: these networks are too small to share out (the ring trained at 220 it/s on one
+# thread, 184 on two, 59 on two beside one busy process: bench/whole_run.py's machine), and the
+# other cores stay free for the pictures and measures, which run beside training.
 # tanh networks at lr 1e-3 covered 8/8 ring modes in 8 of 8 seeds (91–95% high quality) after
 # 2000 iterations; ReLU/LeakyReLU networks at 1e-4–5e-4 collapsed to 1–6 modes in some seeds.
 
@@ -64,6 +67,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "log_every": 5,
             "eval_every": 20,
             "checkpoint_every": 50,
+            "threads": 1,
         },
     },
     "gaussian-2d": {
@@ -87,7 +91,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "G": {"name": "Adam", "lr": 0.01, "betas": [0.5, 0.999]},
         },
         # 1000 points in batches of 4: 250 iterations an epoch, 10 epochs; a record per epoch
-        "train": {"steps": 2500, "log_every": 250, "eval_every": 250, "checkpoint_every": 500},
+        "train": {"steps": 2500, "log_every": 250, "eval_every": 250, "checkpoint_every": 500, "threads": 1},
     },
     "ring": _toy_2d(
         {"target": "ring", "modes": 8, "radius": 2.0, "std": 0.02},

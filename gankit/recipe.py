@@ -92,6 +92,9 @@ class GAN(nn.Module):
     kind = "generative"  # "generative" (samples from noise) or "translation" (from input images)
     batch_keys: tuple[str, ...] = ("x",)  # what a training batch must hold
     generators: tuple[str, ...] = ("G",)  # networks that produce samples (the first is the main one)
+    # whether `snapshot` may run on a worker thread, on a copy of the model, while training goes
+    # on: not if it draws from (or reseeds) the global random generator training draws from
+    evaluates_in_background = True
 
     def __init__(self, nets: Mapping[str, nn.Module]) -> None:
         super().__init__()

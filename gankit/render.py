@@ -1,60 +1,118 @@
 """Pictures drawn off the training loop's critical path.
 
-The loop hands a refresh (named drawing tasks over CPU copies of its data) to a background
-thread and goes on training. A refresh that arrives while the previous one still waits to start
-replaces it (the older one is counted as skipped), so a slow renderer never queues work without
-bound; `drain` waits for whatever is running or waiting, so the last refresh is always drawn. A
-task that fails is logged once per picture and never stops training.
+Two kinds of work leave the loop:
+- refreshes of the curves and the target's picture (matplotlib: slow, pure Python). Only the
+  newest matters, so a refresh that arrives while the previous one is still being drawn waits,
+  and a newer one replaces it (the older is counted as skipped): work never queues without
+  bound. On Linux each refresh is drawn in a forked child process, because drawing on a thread
+  of the training process would take the interpreter lock from the loop for most of its time;
+  elsewhere (no safe fork) a thread draws them.
+- sample grid frames (PNG encoding, which releases the interpreter lock): every frame is part
+  of the run's record and the final animation, so none is skipped; a bounded queue makes the
+  loop wait instead if frames ever come faster than they are written.
+
+`drain` waits for everything handed over, so the last refresh is always drawn before a run
+ends (also after Ctrl-C, which the drawing children ignore). A drawing that fails is logged once
+per picture and never stops training.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import importlib
+import json
 import logging
+import os
+import signal
+import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 log = logging.getLogger("gankit")
 
 Task = tuple[str, Callable[[], None]]  # (the picture's name, what draws and writes it)
+MAX_WAITING_FRAMES = 8  # grid frames handed over but not yet written before the loop waits
+# a drawing process rests twice as long as its last refresh took before it starts the next one,
+# so pictures take at most a third of a core from training (the last refresh never waits)
+REST_PER_DRAWING_SECOND = 2.0
 
 
-class Renderer:
-    """One background thread drawing the newest refresh of one kind of picture ("pictures",
-    "grid"): kinds get a thread each, so cheap grid frames never wait behind slow curves."""
+class Drawing:
+    """What every renderer counts: refreshes drawn and skipped, and failed drawings by picture."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
-        self._changed = threading.Condition()
-        self._waiting: list[Task] | None = None  # the newest refresh not yet started
-        self._busy = False
-        self._stopping = False
-        self._thread: threading.Thread | None = None
         self.skipped = 0  # refreshes replaced before they started
         self.drawn = 0  # refreshes finished
         self.failed: Counter[str] = Counter()  # failed drawings, by picture
 
-    def submit(self, tasks: Sequence[Task]) -> None:
-        """Hand over a refresh, replacing (and counting as skipped) one still waiting."""
+    def failure(self, name: str, message: str) -> None:
+        if not self.failed[name]:
+            log.warning("picture %s was not drawn: %s (training goes on)", name, message)
+        self.failed[name] += 1
+
+    def submit(self, payload: Any) -> None:
+        raise NotImplementedError
+
+    def poll(self) -> None:
+        """Start a waiting refresh if the renderer has become free (called by the loop)."""
+
+    def drain(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.drain()
+
+
+def draw_all(tasks: Sequence[Task]) -> dict[str, str]:
+    """Run each drawing; return the failures as {picture: "Error: message"}."""
+    failures = {}
+    for name, draw in tasks:
+        try:
+            draw()
+        except Exception as exc:  # a picture must never stop training
+            failures[name] = f"{type(exc).__name__}: {exc}"
+    return failures
+
+
+Build = Callable[[Any], Sequence[Task]]  # a refresh's data → the drawings that show it
+
+
+class ThreadRenderer(Drawing):
+    """The newest refresh drawn on one background thread (where fork is not safe)."""
+
+    def __init__(self, kind: str, build: Build) -> None:
+        super().__init__(kind)
+        self.build = build
+        self._changed = threading.Condition()
+        self._waiting: Any = None  # the newest refresh not yet started
+        self._busy = False
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def submit(self, payload: Any) -> None:
         with self._changed:
             if self._stopping:
                 raise RuntimeError(f"the {self.kind} renderer is closed")
             if self._waiting is not None:
                 self.skipped += 1
-            self._waiting = list(tasks)
+            self._waiting = payload
             if self._thread is None:  # started on first use: runs without pictures cost no thread
                 self._thread = threading.Thread(target=self._work, name=f"gankit-{self.kind}", daemon=True)
                 self._thread.start()
             self._changed.notify_all()
 
     def drain(self) -> None:
-        """Wait until every refresh handed over so far has been drawn (or has failed)."""
         with self._changed:
             while self._waiting is not None or self._busy:
                 self._changed.wait(timeout=0.5)  # a timeout keeps the wait responsive to a second Ctrl-C
 
     def close(self) -> None:
-        """Draw what is left, then stop the thread."""
         self.drain()
         with self._changed:
             self._stopping = True
@@ -70,27 +128,174 @@ class Renderer:
                     self._changed.wait()
                 if self._waiting is None:  # stopping, nothing left
                     return
-                tasks, self._waiting = self._waiting, None
+                payload, self._waiting = self._waiting, None
                 self._busy = True
             try:
-                for name, draw in tasks:
-                    self._draw(name, draw)
+                for name, message in draw_all(self.build(payload)).items():
+                    self.failure(name, message)
                 self.drawn += 1
             finally:
                 with self._changed:
                     self._busy = False
                     self._changed.notify_all()
 
-    def _draw(self, name: str, draw: Callable[[], None]) -> None:
+
+class ProcessRenderer(Drawing):
+    """The newest refresh drawn by a child process forked when the renderer starts: it inherits
+    `build` and what it refers to (the target, the paths), imports the drawing libraries while
+    training starts, then draws each refresh's data (plain lists, dicts and arrays, sent
+    through a pipe) and answers with its failures as JSON. One refresh is drawn at a time;
+    only the loop's thread sends, receives and forks."""
+
+    def __init__(self, kind: str, build: Build) -> None:
+        super().__init__(kind)
+        self.build = build
+        self._child: tuple[Any, Any] | None = None  # (process, the loop's end of the pipe)
+        self._busy = False
+        self._waiting: Any = None
+        self._sent_at = self._ready_at = 0.0  # when the running refresh was sent; when the next may start
+        self._start()
+
+    def submit(self, payload: Any) -> None:
+        self.poll()
+        if self._waiting is not None:  # never started: the newer refresh replaces it
+            self.skipped += 1
+        self._waiting = payload
+        self.poll()
+
+    def poll(self, rested: bool = False) -> None:
+        if self._busy and self._child is not None and self._child[1].poll():
+            self._answer()
+        if not self._busy and self._waiting is not None and (rested or time.monotonic() >= self._ready_at):
+            payload, self._waiting = self._waiting, None
+            self._send(payload)
+
+    def drain(self) -> None:
+        while self._busy or self._waiting is not None:
+            if self._busy:
+                self._answer()  # waits for the child's answer
+            self.poll(rested=True)
+
+    def close(self) -> None:
+        self.drain()
+        if self._child is not None:
+            process, pipe = self._child
+            with contextlib.suppress(OSError):
+                pipe.send(None)  # the child's signal to exit
+            process.join()
+            pipe.close()
+            self._child = None
+
+    def _start(self) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        ours, theirs = context.Pipe()
+        process = context.Process(target=_serve, args=(self.build, theirs), name=f"gankit-{self.kind}", daemon=True)
+        process.start()
+        theirs.close()
+        self._child = (process, ours)
+        # at exit, the child must see the pipe close before multiprocessing waits for it
+        atexit.register(ours.close)
+
+    def _send(self, payload: Any) -> None:
+        if self._child is None or not self._child[0].is_alive():
+            self._start()  # the previous child died: a fresh one draws from now on
+        assert self._child is not None
         try:
-            draw()
-        except Exception as exc:  # a picture must never stop training
-            if not self.failed[name]:
-                log.warning("picture %s was not drawn: %s: %s (training goes on)", name, type(exc).__name__, exc)
-            self.failed[name] += 1
+            self._child[1].send(payload)
+            self._busy, self._sent_at = True, time.monotonic()
+        except (OSError, ValueError) as exc:
+            self.failure(self.kind, f"could not reach the drawing process ({type(exc).__name__}: {exc})")
+            self._child = None
+
+    def _answer(self) -> None:
+        assert self._child is not None
+        try:
+            failures = json.loads(self._child[1].recv_bytes().decode())
+        except (EOFError, OSError, ValueError) as exc:
+            failures = {self.kind: f"the drawing process ended ({type(exc).__name__})"}
+            self._child = None
+        self._busy = False
+        now = time.monotonic()
+        self._ready_at = now + REST_PER_DRAWING_SECOND * (now - self._sent_at)
+        for name, message in failures.items():
+            self.failure(name, message)
+        self.drawn += 1
 
 
-def report(renderers: Sequence[Renderer]) -> None:
+def _serve(build: Build, pipe: Any) -> None:
+    """The drawing child: deaf to Ctrl-C and termination (the loop waits for it, and it must
+    finish the picture a stop asked for), gentle with the CPU the loop trains on, and gone as
+    soon as the loop closes its end of the pipe."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # let go of every file the loop had open (the run folder's lock above all: a run killed with
+    # SIGKILL must be resumable at once, not when its drawing child has finished)
+    keep = pipe.fileno()
+    os.closerange(3, keep)
+    os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 4096)
+    with contextlib.suppress(OSError):
+        os.nice(10)
+    import torch
+
+    torch.set_num_threads(1)  # the parent's thread pool does not survive a fork
+    for module in ("matplotlib.backends.backend_agg", "matplotlib.figure", "scipy.stats"):  # while training starts
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
+    while True:
+        try:
+            payload = pipe.recv()
+        except (EOFError, OSError):
+            return
+        if payload is None:
+            return
+        pipe.send_bytes(json.dumps(draw_all(build(payload))).encode())
+
+
+class FrameWriter(Drawing):
+    """Every sample grid frame written on a background thread, in order; the loop waits only
+    if MAX_WAITING_FRAMES are already waiting."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self._pool: ThreadPoolExecutor | None = None
+        self._room = threading.BoundedSemaphore(MAX_WAITING_FRAMES)
+        self._futures: list[Future] = []
+
+    def submit(self, tasks: Sequence[Task]) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"gankit-{self.kind}")
+        self._room.acquire()
+        self._futures = [f for f in self._futures if not f.done()]
+        self._futures.append(self._pool.submit(self._write, list(tasks)))
+
+    def _write(self, tasks: list[Task]) -> None:
+        try:
+            for name, message in draw_all(tasks).items():
+                self.failure(name, message)
+            self.drawn += 1
+        finally:
+            self._room.release()
+
+    def drain(self) -> None:
+        for future in self._futures:
+            future.result()
+        self._futures = []
+
+    def close(self) -> None:
+        self.drain()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+
+def refresh_renderer(kind: str, build: Build) -> Drawing:
+    """The renderer of newest-only refreshes this platform draws best with."""
+    return ProcessRenderer(kind, build) if sys.platform == "linux" else ThreadRenderer(kind, build)
+
+
+def report(renderers: Sequence[Drawing]) -> None:
     """Log, at the end of a run, the refreshes skipped because a renderer was busy and the
     drawings that failed."""
     skipped = {r.kind: r.skipped for r in renderers if r.skipped}

@@ -79,6 +79,7 @@ class TranslationGAN(GAN):
 
     kind = "translation"
     batch_keys = ("a", "x")
+    evaluates_in_background = False  # test-time dropout reseeds the global generator (translate)
 
     def __init__(self, nets: Mapping[str, nn.Module], test_mode: str = "train") -> None:
         super().__init__(nets)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image
 from torch import Tensor
 
@@ -18,7 +19,7 @@ from .data import Target, TargetInfo
 from .data.images import make_grid
 from .errors import ConfigError
 from .recipe import GAN
-from .render import Renderer, report
+from .render import FrameWriter, Task, refresh_renderer, report
 
 log = logging.getLogger("gankit")
 MAX_GIF_FRAMES = 100
@@ -76,8 +77,8 @@ def save_walk_gif(walks: Tensor, path: Path) -> None:
 class Watcher:
     """Writes a run's pictures and TensorBoard files; knows no model or target by name.
 
-    Pictures are drawn on a background thread (gankit/render.py): the loop pays only for the
-    copy of their data off the device. `flush` and `finish` wait for them."""
+    Pictures are drawn off the loop (gankit/render.py): the loop pays only for the copy of
+    their data off the device. `flush` and `finish` wait for them."""
 
     def __init__(
         self,
@@ -90,7 +91,7 @@ class Watcher:
         step: int,
     ) -> None:
         self.folder, self.gan, self.target, self.info, self.config = folder, gan, target, info, config
-        self.renderers = {kind: Renderer(kind) for kind in ("pictures", "grid")}
+        self.renderers = {"pictures": refresh_renderer("pictures", self._picture_tasks), "grid": FrameWriter("grid")}
         self._reported = False
         self.writer = None
         if tensorboard:
@@ -110,20 +111,25 @@ class Watcher:
                     self.writer.add_scalar(key, value, record["step"])
 
     def pictures(self, records: list[dict[str, Any]], real: Tensor, fake: Tensor, noise: Tensor, step: int) -> None:
-        """Refresh the curves and the target's own picture of real against generated samples."""
-        # what the worker reads is copied now: the loop goes on appending records and training
-        records = [dict(r) for r in records]
-        real, fake, noise = (t.detach().cpu() for t in (real, fake, noise))
+        """Refresh the curves and the target's own picture of real against generated samples:
+        the data is copied off the device now and drawn off the loop."""
+        arrays = [t.detach().cpu().numpy() for t in (real, fake, noise)]
+        self.renderers["pictures"].submit(([dict(r) for r in records], arrays, step))
+
+    def _picture_tasks(self, payload: tuple[list[dict[str, Any]], list[np.ndarray], int]) -> list[Task]:
+        """The drawings of one refresh (run by the renderer, on its side of a fork or thread)."""
+        records, arrays, step = payload
+        real, fake, noise = (torch.from_numpy(a) for a in arrays)
         guides = self.gan.loss_guides()
         title = f"{self.config['data']['target']} at iteration {step}"
         draw, where = self.target.draw, self.plots
         picture = where / f"{self.target.picture}.png"
-        self.renderers["pictures"].submit([
+        return [
             ("losses.png", lambda: plots.plot_losses(records, where / "losses.png", guides)),
             ("accuracy.png", lambda: plots.plot_accuracy(records, where / "accuracy.png")),
             ("eval.png", lambda: plots.plot_eval(records, where / "eval.png")),
             (picture.name, lambda: plots.plot_distribution(draw, real, fake, noise, picture, title)),
-        ])  # fmt: skip
+        ]
 
     def sample_grid(self, step: int) -> None:
         """A grid from the same noise every time (a frame of the final animation): generated in
@@ -134,16 +140,15 @@ class Watcher:
         shown = self.gan.grid(self.target, ev["grid_rows"], ev["grid_cols"], ev["seed"])
         if shown is None:
             return
-        images, cols = shown[0].detach().cpu(), shown[1]
-        self.renderers["grid"].submit([(f"grid-{step:08d}.png", lambda: self._write_grid(images, cols, step))])
+        grid = make_grid(shown[0].detach().cpu(), shown[1])
+        if self.writer is not None:
+            self.writer.add_image("samples", grid, step, dataformats="HWC")
+        self.renderers["grid"].submit([(f"grid-{step:08d}.png", lambda: self._write_grid(grid, step))])
 
-    def _write_grid(self, images: Tensor, cols: int, step: int) -> None:
-        grid = make_grid(images, cols)
+    def _write_grid(self, grid: np.ndarray, step: int) -> None:
         png = encode_picture(".png", [grid])  # encoded once, written twice
         atomic_write_bytes(self.folder / "grids" / f"grid-{step:08d}.png", png)
         atomic_write_bytes(self.plots / "samples-grid.png", png)
-        if self.writer is not None:  # the event writer takes events from any thread
-            self.writer.add_image("samples", grid, step, dataformats="HWC")
 
     def finish(self) -> None:
         """After the last pictures: the animated progression of the sample grids (at most
@@ -172,6 +177,11 @@ class Watcher:
         self.drain()
         if self.writer is not None:
             self.writer.flush()
+
+    def poll(self) -> None:
+        """Start a refresh that waited for the renderer, if it is free now."""
+        for renderer in self.renderers.values():
+            renderer.poll()
 
     def drain(self) -> None:
         """Wait until every picture handed over has been written."""

@@ -63,13 +63,13 @@ def killed_after_checkpoint(cwd: Path, args: list[str], step: int) -> subprocess
     """Run the CLI with ARGS and SIGKILL it right after it wrote the checkpoint of iteration STEP."""
     patch = f"""
 from gankit.engine import Trainer
-save = Trainer.save_checkpoint
-def save_then_die(self):
-    path = save(self)
-    if self.step == {step}:
+write = Trainer._write_checkpoint  # every checkpoint, written now or after a running evaluation
+def write_then_die(self, state, at):
+    path = write(self, state, at)
+    if at == {step}:
         os.kill(os.getpid(), signal.SIGKILL)
     return path
-Trainer.save_checkpoint = save_then_die
+Trainer._write_checkpoint = write_then_die
 """
     return patched_run(cwd, args, patch)
 

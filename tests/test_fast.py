@@ -151,7 +151,7 @@ def test_the_choice_is_recorded_in_config_json_and_can_be_turned_off(tmp_path, c
     assert written["auto"]["fast_chosen"] == "nothing (no automatic choice: this run is on cpu, not CUDA)"
     assert written["off"]["fast_chosen"] == "nothing (no automatic choice: train.fast = off)"
     assert written["auto"]["channels_last"] is None and written["auto"]["cuda_graph"] is None  # nothing pinned
-    assert caplog.text.count("speed-ups: nothing (no automatic choice: this run is on cpu") == 1  # logged once
+    assert "speed-ups" not in caplog.text  # on the CPU the choice is recorded, not said (CUDA runs log it once)
 
 
 def test_choosing_on_the_cpu_changes_nothing():

@@ -1,0 +1,76 @@
+"""Evaluation beside training (gankit/evaluations.py): the records, checkpoints and best
+checkpoint of a run whose measures run on a worker thread are exactly those of a run that
+measures in the loop, in iteration order."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+import gankit
+from gankit import checkpoint
+from gankit.data import toy
+from gankit.evaluations import Evaluations
+
+from .conftest import TINY, assert_same_tensors
+
+# a slow measure (below) keeps each evaluation running while the loop goes on: later records
+# wait behind it and checkpoints are written from copies of the state
+RING = [*TINY, "train.steps=120", "train.log_every=10", "train.eval_every=30", "train.checkpoint_every=60",
+        "train.keep_checkpoints=10", "train.tensorboard=off", "train.threads=1", "eval.best=sliced_w1"]  # fmt: skip
+VOLATILE = ("time", "steps_per_s")  # wall-clock figures
+
+
+@pytest.fixture
+def measured_on(monkeypatch):
+    """The threads the toy measures ran on, slowed so that training overtakes them."""
+    threads, measure = [], toy.mode_coverage
+
+    def slow(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        time.sleep(0.15)
+        return measure(*args, **kwargs)
+
+    monkeypatch.setattr(toy, "mode_coverage", slow)
+    return threads
+
+
+def train(tmp_path, monkeypatch, name: str, beside: bool):
+    original = Evaluations.__init__
+    monkeypatch.setattr(Evaluations, "__init__", lambda self, background: original(self, background and beside))
+    return gankit.train("ring", overrides=RING, runs_dir=tmp_path, name=name).run_dir
+
+
+def records(run) -> list[dict]:
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k not in VOLATILE} for line in lines]
+
+
+def test_evaluating_beside_training_records_and_checkpoints_what_the_loop_would(tmp_path, monkeypatch, measured_on):
+    beside = train(tmp_path, monkeypatch, "beside", beside=True)
+    on_worker = sum(name.startswith("gankit-eval") for name in measured_on)
+    assert on_worker == 3  # evaluations at 60, 90 and 120 (the first, at 30, builds lazy state in the loop)
+    measured_on.clear()
+    in_loop = train(tmp_path, monkeypatch, "in-loop", beside=False)
+    assert set(measured_on) == {"MainThread"}
+
+    got, expected = records(beside), records(in_loop)
+    assert got == expected  # the same measures of the same samples, joined to the same records
+    assert [r["step"] for r in got] == list(range(10, 121, 10))
+    assert [r["step"] for r in got if "eval/modes" in r] == [30, 60, 90, 120]
+
+    steps = [step for step, _ in checkpoint.list_checkpoints(beside / "checkpoints")]
+    assert steps == [step for step, _ in checkpoint.list_checkpoints(in_loop / "checkpoints")] == [60, 120]
+    for step in steps:
+        a = checkpoint.load(checkpoint.checkpoint_path(beside / "checkpoints", step))
+        b = checkpoint.load(checkpoint.checkpoint_path(in_loop / "checkpoints", step))
+        a.pop("elapsed"), b.pop("elapsed")
+        assert a["config"].pop("name") == "beside" and b["config"].pop("name") == "in-loop"
+        assert_same_tensors(a, b)  # the state of its own iteration, though written after the evaluation
+    best_a, best_b = (checkpoint.load(run / "checkpoints" / "best.safetensors") for run in (beside, in_loop))
+    assert best_a["step"] == best_b["step"] and best_a["best"] == best_b["best"]
+    assert_same_tensors(best_a["gan"], best_b["gan"])
+    assert_same_tensors(best_a["optim"], best_b["optim"])
