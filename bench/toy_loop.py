@@ -51,8 +51,12 @@ def reference_loop(trainer: Trainer, steps: int, shared_batch: bool = False) -> 
 
     G, D = copy.deepcopy(trainer.gan.nets["G"]), copy.deepcopy(trainer.gan.nets["D"])
     config = trainer.config
-    opt_d = build_optimizer(config["optim"]["D"], D.parameters())
-    opt_g = build_optimizer(config["optim"]["G"], G.parameters())
+    # as a tutorial writes them: the preset's optimiser with PyTorch's defaults, not train.fast's choice
+    plain = {
+        name: {k: v for k, v in spec.items() if k not in ("foreach", "fused")} for name, spec in config["optim"].items()
+    }
+    opt_d = build_optimizer(plain["D"], D.parameters())
+    opt_g = build_optimizer(plain["G"], G.parameters())
     criterion = nn.BCEWithLogitsLoss()
     batch, latent = config["data"]["batch_size"], trainer.gan.latent
     d_steps, g_steps = config["train"]["d_steps"], config["train"]["g_steps"]
@@ -129,6 +133,7 @@ def main() -> None:
             timings[name].append(loop(args.steps))
     print(f"machine: {cpu_name()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")  # fmt: skip
+    print(f"gankit's train.fast chose: {config['train']['fast_chosen']}")
     print(
         f"preset {args.preset}: batch {config['data']['batch_size']}, "
         f"{config['train']['d_steps']} D + {config['train']['g_steps']} G updates per iteration, "

@@ -41,9 +41,10 @@ class FiniteWatch:
 
     def observe(self, player: str, loss: Tensor, grad_norm: Tensor | None) -> Tensor:
         """Count this update if it is not finite; returns the device flag (no host sync)."""
-        bad = ~torch.isfinite(loss.detach().float())
-        if grad_norm is not None:
-            bad = bad | ~torch.isfinite(grad_norm)
+        total = loss.detach().float()
+        if grad_norm is not None:  # a sum is finite only if both are (inf − inf is NaN): one check for both
+            total = total + grad_norm
+        bad = ~torch.isfinite(total)
         self.counts[player].add_(bad)
         return bad
 

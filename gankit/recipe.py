@@ -137,6 +137,14 @@ class GAN(nn.Module):
         """Values that statistics take at the ideal equilibrium, drawn beside the loss curves."""
         return {}
 
+    def log_stats(self, means: dict[str, float]) -> dict[str, float]:
+        """A log record's statistics from the interval's means, with those derived from them:
+        D's overall accuracy is the mean of its accuracy on real and on generated samples (equal
+        halves of every update), so it is computed once per record rather than at every update."""
+        if "acc_real" in means and "acc_fake" in means:
+            means["d_accuracy"] = (means["acc_real"] + means["acc_fake"]) / 2
+        return means
+
     def accuracy_meaningful(self) -> bool:
         """Whether D's logged accuracy is a classifier's (critics' outputs are not probabilities)."""
         return True

@@ -4,9 +4,10 @@ Two kinds of work leave the loop:
 - refreshes of the curves and the target's picture (matplotlib: slow, pure Python). Only the
   newest matters, so a refresh that arrives while the previous one is still being drawn waits,
   and a newer one replaces it (the older is counted as skipped): work never queues without
-  bound. On Linux each refresh is drawn in a forked child process, because drawing on a thread
-  of the training process would take the interpreter lock from the loop for most of its time;
-  elsewhere (no safe fork) a thread draws them.
+  bound. On Linux they are drawn by a child process forked when the run starts, because
+  drawing on a thread of the training process would take the interpreter lock from the loop
+  for most of its time; elsewhere (no safe fork) a thread draws them. After each refresh the
+  child rests twice as long as it took, so pictures take at most a third of a core.
 - sample grid frames (PNG encoding, which releases the interpreter lock): every frame is part
   of the run's record and the final animation, so none is skipped; a bounded queue makes the
   loop wait instead if frames ever come faster than they are written.

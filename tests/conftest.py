@@ -110,8 +110,9 @@ def with_fast_choice(expected: dict, written: dict) -> dict:
     out = copy.deepcopy(expected)
     out["train"].update({k: written["train"][k] for k in ("fast_chosen", "channels_last", "cuda_graph")})
     for player, spec in written["optim"].items():
-        if "fused" in spec:
-            out["optim"][player]["fused"] = spec["fused"]
+        for key in ("fused", "foreach"):
+            if key in spec:
+                out["optim"][player][key] = spec[key]
     return out
 
 

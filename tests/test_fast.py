@@ -148,16 +148,23 @@ def test_the_choice_is_recorded_in_config_json_and_can_be_turned_off(tmp_path, c
         overrides = [*TINY, "train.steps=5", "device=cpu", "train.tensorboard=off", f"train.fast={fast}"]
         result = train_run("ring", overrides=overrides, runs_dir=tmp_path, name=fast)
         written[fast] = json.loads((result.run_dir / "config.json").read_text())["train"]
-    assert written["auto"]["fast_chosen"] == "nothing (no automatic choice: this run is on cpu, not CUDA)"
+    assert written["auto"]["fast_chosen"] == (
+        "foreach optimiser (D, G); not chosen: channels-last, cuDNN autotuning and the CUDA graph (CUDA only)"
+    )
     assert written["off"]["fast_chosen"] == "nothing (no automatic choice: train.fast = off)"
     assert written["auto"]["channels_last"] is None and written["auto"]["cuda_graph"] is None  # nothing pinned
     assert "speed-ups" not in caplog.text  # on the CPU the choice is recorded, not said (CUDA runs log it once)
 
 
 def test_choosing_on_the_cpu_changes_nothing():
+    """The CPU's one automatic choice, Adam's foreach update, is bit-identical to PyTorch's default."""
     auto, off = trained("train.steps=20"), trained("train.steps=20", "train.fast=off")
     assert_same_tensors(auto.gan.state_dict(), off.gan.state_dict())
-    assert_same_tensors({"o": auto.optimizers["D"].state_dict()}, {"o": off.optimizers["D"].state_dict()})
+    for player in ("D", "G"):
+        chosen, default = auto.optimizers[player].state_dict(), off.optimizers[player].state_dict()
+        assert [g.pop("foreach") for g in chosen["param_groups"]] == [True]  # the only difference
+        assert [g.pop("foreach") for g in default["param_groups"]] == [None]
+        assert_same_tensors({"o": chosen}, {"o": default})
     assert torch.backends.cudnn.benchmark is False
 
 
@@ -196,6 +203,11 @@ def test_explicit_switches_win_over_auto_and_are_all_that_off_leaves():
     for device in ("cpu", "mps"):
         elsewhere = choose_fast(device, "auto", UNSET, ADAMS, convolutional=True)
         assert not (elsewhere.pin or elsewhere.channels_last or elsewhere.fused or elsewhere.cuda_graph)
+        # on the CPU the foreach update, bit-identical to the default loop (test above), unless set
+        assert elsewhere.foreach == ({"D": True, "G": True} if device == "cpu" else {})
+    mine = {"D": {"name": "Adam", "foreach": False}, "G": {"name": "SGD"}}
+    assert choose_fast("cpu", "auto", UNSET, mine, convolutional=False).foreach == {}
+    assert choose_fast("cpu", "off", UNSET, ADAMS, convolutional=False).foreach == {}
 
 
 def test_on_cuda_the_choice_is_written_into_the_config(monkeypatch):
