@@ -155,6 +155,8 @@ class ProcessRenderer(Drawing):
         self._busy = False
         self._waiting: Any = None
         self._sent_at = self._ready_at = 0.0  # when the running refresh was sent; when the next may start
+        # at exit, the child must see the pipe close before multiprocessing waits for it
+        atexit.register(self._let_go)
         self._start()
 
     def submit(self, payload: Any) -> None:
@@ -186,6 +188,11 @@ class ProcessRenderer(Drawing):
             process.join()
             pipe.close()
             self._child = None
+        atexit.unregister(self._let_go)
+
+    def _let_go(self) -> None:
+        if self._child is not None:
+            self._child[1].close()
 
     def _start(self) -> None:
         import multiprocessing
@@ -196,8 +203,6 @@ class ProcessRenderer(Drawing):
         process.start()
         theirs.close()
         self._child = (process, ours)
-        # at exit, the child must see the pipe close before multiprocessing waits for it
-        atexit.register(ours.close)
 
     def _send(self, payload: Any) -> None:
         if self._child is None or not self._child[0].is_alive():
