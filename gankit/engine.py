@@ -275,11 +275,12 @@ class Trainer(IntervalWork):
 
     # ------------------------------------------------------------------ evaluation and pictures
 
-    def snapshot(self, measure: bool = True) -> Snapshot:
+    def snapshot(self, measure: bool = True, gan: GAN | None = None) -> Snapshot:
+        """The evaluation samples (and their measures) of `gan`: the training model by default,
+        or a copy of it that a background evaluation measures (gankit/evaluations.py)."""
         ev = self.config["eval"]
-        return self.gan.snapshot(self.target, ev["n_samples"], ev["seed"], measure, self.image_metrics, self.group)
-
-    # ------------------------------------------------------------------ state
+        gan = gan or self.gan
+        return gan.snapshot(self.target, ev["n_samples"], ev["seed"], measure, self.image_metrics, self.group)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -385,5 +386,6 @@ class Trainer(IntervalWork):
             self.watcher.finish()
             self.watcher.close()
             self.watcher = None
+        if self.run:
             self.run.write_json(SUMMARY, summary)
         return summary

@@ -87,8 +87,7 @@ class Evaluations:
             return take(gan)
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="gankit-eval")
-        model = self._copy
-        return self._pool.submit(take, model)
+        return self._pool.submit(take, self._copy)
 
     def add(self, interval: Interval) -> None:
         self._waiting.append(interval)
@@ -136,9 +135,3 @@ def frozen(state: Any) -> Any:
     if isinstance(state, (list, tuple)):
         return type(state)(frozen(v) for v in state)
     return copy.copy(state)
-
-
-def state_at(interval: Interval, now: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """The training state at the interval's iteration: kept when it was taken, else now's
-    (an evaluation in the loop is recorded at its own iteration)."""
-    return interval.state if interval.state is not None else now()

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 from . import checkpoint
 from .distributed import broadcast_buffers, mean_across
-from .evaluations import Interval, frozen, state_at
+from .evaluations import Interval, frozen
 from .metrics.images import better
-from .recipe import GAN, Snapshot
 from .runtime import headline, report_line
 
 log = logging.getLogger("gankit")
@@ -50,7 +48,7 @@ class IntervalWork:
             epochs = {} if self.data.epochs is None else {"epoch": round(self.data.epochs, 4)}
             interval = Interval({"step": self.step, **epochs, "time": round(self._now(), 3)}, record, evaluate, draw)
             if evaluate or draw:
-                interval.snapshot = self.evaluations.snapshot(self.gan, self._snapshot_taker(evaluate))
+                interval.snapshot = self.evaluations.snapshot(self.gan, lambda gan: self.snapshot(evaluate, gan))
                 if evaluate and self.config["eval"]["best"] and not interval.done():
                     interval.state = frozen(self.state_dict())  # in case this evaluation is the best
             self.evaluations.add(interval)
@@ -71,11 +69,6 @@ class IntervalWork:
             waiting = Interval({"step": self.step}, {}, evaluate=False, draw=False)
             self.evaluations.add(waiting)
         waiting.checkpoint = frozen(self._checkpoint_state())
-
-    def _snapshot_taker(self, measure: bool) -> Callable[[GAN], Snapshot]:
-        ev = self.config["eval"]
-        target, metrics, group = self.target, self.image_metrics, self.group
-        return lambda gan: gan.snapshot(target, ev["n_samples"], ev["seed"], measure, metrics, group)
 
     def _record_finished(self, wait: bool = False) -> None:
         """Record the intervals whose evaluations are done (all of them when `wait`), in order:
@@ -116,7 +109,7 @@ class IntervalWork:
             return
         self.best = value
         assert self.run is not None
-        state = state_at(interval, self.state_dict)
+        state = interval.state if interval.state is not None else self.state_dict()  # in the loop: now is then
         checkpoint.save(self.run.checkpoints / "best.safetensors", {**state, "best": value, "best_metric": metric})
         log.info("best %s so far: %.5g at iteration %d", metric, value, interval.step)
 

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 import gankit
-from gankit import checkpoint, plots
+from gankit import checkpoint, plots, render
 from gankit.runtime import TrainingInterrupted
 from gankit.watch import Watcher
 
@@ -173,3 +173,31 @@ def test_a_slow_renderer_skips_refreshes_and_still_draws_the_last(tmp_path, monk
     assert left_out > 0 and left_out + len(drawn) == 100 // 5  # every refresh either drawn or counted
     assert drawn[-1] == 100 and titles[-1] == "ring at iteration 100"
     assert drawn == sorted(drawn)
+
+
+@pytest.mark.parametrize("kind", [render.ThreadRenderer, render.ProcessRenderer], ids=["thread", "process"])
+def test_both_renderers_draw_the_newest_refresh_report_failures_and_drain(kind, tmp_path, messages):
+    """The thread renderer (used where fork is unsafe) and the drawing process share one contract."""
+    written = Written(tmp_path / "drawn.txt")
+
+    def build(payload: int):
+        def draw():
+            time.sleep(0.05)
+            written.add(payload)
+
+        def broken():
+            raise ValueError(f"bad {payload}")
+
+        return [("numbers.png", draw), ("broken.png", broken)]
+
+    renderer = kind("pictures", build)
+    for payload in range(1, 6):  # faster than it draws: some are replaced before they start
+        renderer.submit(payload)
+    renderer.drain()
+    drawn = [int(line) for line in written.lines()]
+    assert drawn[-1] == 5 and drawn == sorted(drawn)  # the newest always, in order
+    assert renderer.skipped + renderer.drawn == 5 and renderer.skipped > 0
+    assert renderer.failed == {"broken.png": renderer.drawn}
+    warned = [m for m in messages if m.startswith("picture broken.png")]  # once, for the first refresh drawn
+    assert warned == [f"picture broken.png was not drawn: ValueError: bad {drawn[0]} (training goes on)"]
+    renderer.close()
