@@ -95,6 +95,7 @@ def gankit_loop(trainer: Trainer, steps: int) -> tuple[float, float]:
     start = clocks()
     for _ in range(steps):
         trainer.train_step()
+        trainer.step += 1  # as the loop counts: gradient norms are measured on its schedule
     trainer.means.pop()  # read the statistics once, as a log record would
     return rates(steps, start)
 

@@ -3,24 +3,35 @@
 For each preset, in one process: a whole `gankit.train` run into a temporary runs folder (its
 evaluations, pictures, grids and checkpoints at intervals scaled so that several refreshes
 happen), then the same config's bare loop (a Trainer without a run folder stepping
-`train_step()` as many times, no evaluation or pictures). Prints both speeds, their ratio and
-the seconds it takes to build the Trainer. Before either is timed, two bare iterations load the
+`train_step()` as many times, no evaluation or pictures). Prints both speeds and their ratio.
+Before either is timed, two bare iterations load the
 libraries a run uses (PyTorch's optimiser machinery imports torch._dynamo on first use: ~1.7 s
 that is the process's, not the run's). Evaluations and pictures run beside training
 (gankit/evaluations.py, gankit/render.py), so the whole run pays for them only where they
 contend with it for the CPU, plus the last refresh, which the run waits for.
 
-    GANKIT_DATA=/work/shared/data python bench/whole_run.py [ring gaussian-2d dcgan]
+`outside` is the share of the whole run's time spent outside its training iterations (set-up,
+intervals, the wait for the last pictures), timed within the run itself, so a slower or faster
+machine between the two halves of a pair does not move it: it bounds the ratio the run can
+reach (1 − outside) when training runs as fast in the run as alone.
+
+Each preset runs `--repeats` pairs (a whole run, then its training-only run); the ratio printed
+is the median of the pairs' ratios, so a drift in the machine's speed between pairs (another
+job starting) moves both halves of a pair rather than the figure.
+
+    GANKIT_DATA=/work/shared/data python bench/whole_run.py [ring gaussian-2d dcgan] [--repeats 3]
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
-import sys
+import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -37,13 +48,25 @@ RUNS: dict[str, list[str]] = {
 }
 
 
-def whole_run(preset: str, overrides: list[str]) -> tuple[float, int]:
-    """Seconds of a whole `gankit.train` run (setup and the last pictures included), its steps."""
-    with tempfile.TemporaryDirectory() as runs:
-        start = time.perf_counter()
-        result = gankit.train(preset, overrides=overrides, runs_dir=runs, name="bench")
-        seconds = time.perf_counter() - start
-    return seconds, int(result.summary["steps"])
+def whole_run(preset: str, overrides: list[str]) -> tuple[float, float, int]:
+    """Seconds of a whole `gankit.train` run (setup and the last pictures included), the seconds
+    of it spent inside training iterations, and its steps."""
+    inside, step = [0.0], Trainer.train_step
+
+    def timed(self: Trainer, *args: Any) -> None:
+        started = time.perf_counter()
+        step(self, *args)
+        inside[0] += time.perf_counter() - started
+
+    Trainer.train_step = timed  # type: ignore[method-assign]
+    try:
+        with tempfile.TemporaryDirectory() as runs:
+            start = time.perf_counter()
+            result = gankit.train(preset, overrides=overrides, runs_dir=runs, name="bench")
+            seconds = time.perf_counter() - start
+    finally:
+        Trainer.train_step = step  # type: ignore[method-assign]
+    return seconds, inside[0], int(result.summary["steps"])
 
 
 def training_only(preset: str, overrides: list[str], steps: int) -> tuple[float, float]:
@@ -53,6 +76,7 @@ def training_only(preset: str, overrides: list[str], steps: int) -> tuple[float,
     built = time.perf_counter()
     for _ in range(steps):
         trainer.train_step()
+        trainer.step += 1  # as the loop counts (gradient norms are measured on its schedule)
     trainer.means.pop(lambda t: t)  # the loss statistics reach the host, as a log interval would
     done = time.perf_counter()
     trainer.close()
@@ -64,21 +88,32 @@ def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def main(presets: list[str]) -> None:
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("presets", nargs="*", default=list(RUNS))
+    parser.add_argument("--repeats", type=int, default=3, help="whole runs (each paired with a training-only run)")
+    args = parser.parse_args()
     logging.getLogger("gankit").setLevel(logging.WARNING)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs")
     print(f"load average before: {load_average()}")
-    print(f"{'preset':<12} {'steps':>5} {'whole it/s':>10} {'train it/s':>10} {'ratio':>6} {'setup s':>7}")
-    for preset in presets:
+    print(f"{'preset':<12} {'steps':>5} {'whole it/s':>10} {'train it/s':>10} {'ratio':>6}  {'outside':>7}  "
+          "each pair's ratio")  # fmt: skip
+    for preset in args.presets:
         overrides = RUNS.get(preset, [])
         training_only(preset, overrides, 2)  # the libraries a run loads, loaded before either is timed
-        seconds, steps = whole_run(preset, overrides)
-        setup, train = training_only(preset, overrides, steps)
-        whole_rate, train_rate = steps / seconds, steps / train
-        print(f"{preset:<12} {steps:>5} {whole_rate:>10.1f} {train_rate:>10.1f} {whole_rate / train_rate:>6.1%} "
-              f"{setup:>7.2f}")  # fmt: skip
+        pairs, outside = [], []
+        for _ in range(args.repeats):  # back to back, so that a change in the machine's speed falls on both
+            seconds, inside, steps = whole_run(preset, overrides)
+            _, train = training_only(preset, overrides, steps)
+            pairs.append((steps / seconds, steps / train))
+            outside.append(1 - inside / seconds)
+        whole_rate, train_rate = (statistics.median(p[k] for p in pairs) for k in (0, 1))
+        ratio = statistics.median(w / t for w, t in pairs)
+        each = " ".join(f"{w / t:.1%}" for w, t in pairs)
+        print(f"{preset:<12} {steps:>5} {whole_rate:>10.1f} {train_rate:>10.1f} {ratio:>6.1%}  "
+              f"{statistics.median(outside):>7.1%}  {each}")  # fmt: skip
     print(f"load average after: {load_average()}")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or list(RUNS))
+    main()

@@ -1,10 +1,11 @@
 """Divergence: non-finite losses, gradients or weights caught without a per-iteration host sync.
 
-Every update adds a device-side flag (its loss or gradient norm is not finite) to a counter of
-its player; the counters are read only where the engine reads the device anyway (log,
-evaluation, pictures, checkpoints), so a run stops within one log interval of going wrong, before
-a picture or a checkpoint is made of non-finite weights. A checkpoint is written only when every
-weight is finite, so the newest checkpoint is always a good one to resume from.
+Every update adds its loss (and gradient norm, when measured) into a device-side total of its
+player, which is finite only while all of them were; the totals are read only where the engine
+reads the device anyway (log, evaluation, pictures, checkpoints), so a run stops within one log
+interval of going wrong, before a picture or a checkpoint is made of non-finite weights. A
+checkpoint is written only when every weight is finite, so the newest checkpoint is always a
+good one to resume from.
 
 With `train.nonfinite = skip` an update whose loss or gradient is not finite is skipped instead
 (its gradients dropped before the optimiser step, as a gradient scaler does); that decision is a
@@ -32,28 +33,37 @@ class TrainingDiverged(GankitError):
 
 
 class FiniteWatch:
-    """Per-player counts, on the device, of updates whose loss or gradient norm was not finite."""
+    """Per player, on the device, whether any update's loss or gradient norm was not finite.
+
+    Without skipping, each update adds its loss (and its gradient norm, when measured) into the
+    player's running total, which stays finite only while every addend is (inf − inf is NaN): one
+    operation per update. With `skip`, each update's own flag decides on the host whether to step,
+    and the totals count the bad updates that were not skipped."""
 
     def __init__(self, players: Iterable[str], device: torch.device, skip: bool = False, max_skips: int = 10) -> None:
-        self.counts = {name: torch.zeros((), device=device) for name in players}
+        self.totals = {name: torch.zeros((), device=device) for name in players}
         self.skip, self.max_skips = skip, max_skips
-        self.skipped_in_row = dict.fromkeys(self.counts, 0)  # per player: another player's good update is no cure
+        self.skipped_in_row = dict.fromkeys(self.totals, 0)  # per player: another player's good update is no cure
 
-    def observe(self, player: str, loss: Tensor, grad_norm: Tensor | None) -> Tensor:
-        """Count this update if it is not finite; returns the device flag (no host sync)."""
-        total = loss.detach().float()
-        if grad_norm is not None:  # a sum is finite only if both are (inf − inf is NaN): one check for both
-            total = total + grad_norm
-        bad = ~torch.isfinite(total)
-        self.counts[player].add_(bad)
+    def observe(self, player: str, loss: Tensor, grad_norm: Tensor | None) -> Tensor | None:
+        """Watch one update (no host sync); in skip mode, returns its device flag (not finite)."""
+        total = self.totals[player]
+        if not self.skip:
+            total.add_(loss.detach())
+            if grad_norm is not None:
+                total.add_(grad_norm)
+            return None
+        value = loss.detach().float() if grad_norm is None else loss.detach().float() + grad_norm
+        bad = ~torch.isfinite(value)
+        total.add_(bad)
         return bad
 
-    def skips(self, bad: Tensor, player: str, step: int) -> bool:
+    def skips(self, bad: Tensor | None, player: str, step: int) -> bool:
         """In skip mode: whether to drop this update (one host sync); too many in a row stop the run."""
-        if not self.skip or not bool(bad):
+        if not self.skip or bad is None or not bool(bad):
             self.skipped_in_row[player] = 0
             return False
-        self.counts[player].sub_(1)  # a skipped update did no harm
+        self.totals[player].sub_(1)  # a skipped update did no harm
         self.skipped_in_row[player] += 1
         if self.skipped_in_row[player] > self.max_skips:
             raise TrainingDiverged(f"training diverged at iteration {step + 1}: {self.skipped_in_row[player]} updates in a "
@@ -63,10 +73,13 @@ class FiniteWatch:
 
     def check(self, step: int, since: int, means: Mapping[str, float] | None = None, group: Group = SINGLE) -> None:
         """Raise TrainingDiverged if any update since iteration `since` was not finite (one sync)."""
-        names = list(self.counts)
-        totals = mean_across(torch.stack([self.counts[n] for n in names]), group).tolist()
-        bad = [(name, total) for name, total in zip(names, totals) if total > 0]
+        names = list(self.totals)
+        totals = mean_across(torch.stack([self.totals[n] for n in names]), group).tolist()
+        bad = [(name, total) for name, total in zip(names, totals) if not math.isfinite(total) or (self.skip and total)]
         if not bad:
+            if not self.skip:  # sums start again, so that they stay far from overflowing
+                for total in self.totals.values():
+                    total.zero_()
             return
         name, _ = bad[0]
         values = {k: v for k, v in (means or {}).items() if isinstance(v, float) and not math.isfinite(v)}

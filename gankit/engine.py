@@ -55,6 +55,7 @@ from .watch import Watcher, tensorboard_available
 
 log = logging.getLogger("gankit")
 STOP_CHECK_EVERY = 10  # iterations between the processes' agreement on a stop request
+GRAD_NORM_SAMPLES = 10  # iterations per log interval whose gradient norms are measured (at most)
 
 
 class Trainer(IntervalWork):
@@ -109,6 +110,7 @@ class Trainer(IntervalWork):
         self.health = HealthMonitor(self.gan.accuracy_meaningful(), settle_after=config["train"]["steps"] // 5)
         self.noise_rng = make_generator(self.device, config["seed"], "noise")
         self.means = RunningMeans()
+        self.grad_stride = max(1, train["log_every"] // GRAD_NORM_SAMPLES)
         self.step = 0
         self.records: list[dict[str, Any]] = []
         self.elapsed = 0.0  # training seconds before this process (restored on resume)
@@ -121,7 +123,8 @@ class Trainer(IntervalWork):
         self.best: float | None = None  # best value of eval.best so far
         # measures beside training where that is safe and a core is free for them (gankit/evaluations.py)
         self.evaluations = Evaluations(
-            not self.group.distributed and self.gan.evaluates_in_background and spare_core(self.device)
+            not self.group.distributed and self.gan.evaluates_in_background and spare_core(self.device),
+            first_in_loop=self.image_metrics is not None or not getattr(self.target, "pure_evaluation", False),
         )
         self._bar: Any = None
         self.watcher: Watcher | None = None
@@ -158,28 +161,38 @@ class Trainer(IntervalWork):
 
     def train_step(self, next_batch: Callable[[], dict[str, Tensor]] | None = None) -> None:
         """One iteration: every player's updates (on batches from `next_batch`, the data source by
-        default), their statistics added to the running means."""
-        for stats in self.updates(next_batch or self.data.next):
+        default), their statistics added to the running means. Gradient norms are measured on
+        every `grad_stride`-th iteration and the last (GRAD_NORM_SAMPLES per log interval): on a
+        small network they cost a few percent of the step, and a log record shows their mean."""
+        upcoming = self.step + 1
+        measure = upcoming % self.grad_stride == 0 or upcoming == self.config["train"]["steps"]
+        for stats in self.updates(next_batch or self.data.next, measure):
             self.means.add(stats)
 
-    def updates(self, next_batch: Callable[[], dict[str, Tensor]]) -> list[dict[str, Tensor]]:
+    def updates(
+        self, next_batch: Callable[[], dict[str, Tensor]], measure_grads: bool = True
+    ) -> list[dict[str, Tensor]]:
         """Every player makes its updates, in order, on batches from `next_batch`; the others'
-        networks are frozen meanwhile. Returns each update's statistics (device tensors)."""
+        networks are frozen meanwhile. Returns each update's statistics (device tensors), with
+        each player's gradient norm if `measure_grads` (always with `train.nonfinite = skip`,
+        which decides on it)."""
+        measure_grads = measure_grads or self.finite.skip
         all_stats = []
         batch: dict[str, Tensor] = {}
         for player in self.players:
             self.trainable.only(player.name)
             self.gan.active = frozenset(player.networks)
-            optimizer = self.optimizers[player.name]
+            optimizer, params = self.optimizers[player.name], self.player_params[player.name]
             for _ in range(player.steps):
                 if player.uses_data and (player.fresh_batch or not batch):
                     batch = next_batch()
                 with self.precision.autocast():
                     loss, stats = player.loss(batch if player.uses_data else {}, self.noise_rng)
-                optimizer.zero_grad(set_to_none=True)
+                for param in params:  # what zero_grad(set_to_none=True) does, without its bookkeeping
+                    param.grad = None
                 self.precision.backward(loss, player.name)
                 self.precision.unscale(optimizer, player.name)
-                grads = [p.grad for p in self.player_params[player.name] if p.grad is not None]
+                grads = [p.grad for p in params if p.grad is not None] if measure_grads else []
                 if grads:
                     stats[f"grad_norm_{player.name}"] = total_norm(grads)
                 # an fp16 scaler skips its own overflowing steps: only the loss says the run diverged

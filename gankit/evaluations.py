@@ -61,8 +61,10 @@ class Interval:
 class Evaluations:
     """The intervals not yet recorded, and the worker that evaluates beside training."""
 
-    def __init__(self, background: bool) -> None:
-        self.background = background
+    def __init__(self, background: bool, first_in_loop: bool = True) -> None:
+        """`first_in_loop`: the first evaluation may build state (see `snapshot`); False where
+        the measures are pure functions of the samples."""
+        self.background, self.first_in_loop = background, first_in_loop
         self._waiting: deque[Interval] = deque()
         self._pool: ThreadPoolExecutor | None = None
         self._copy: nn.Module | None = None  # the model as it was at the running evaluation
@@ -73,7 +75,7 @@ class Evaluations:
         as classifiers trained under a fork of the global generator) and whenever evaluating in
         the background is off; otherwise on the worker, from a copy of `gan` made now."""
         self._evaluated += 1
-        if not self.background or self._evaluated == 1:
+        if not self.background or (self._evaluated == 1 and self.first_in_loop):
             return take(gan)
         self._wait_running()  # the copy is free again
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,21 +16,27 @@ from .atomic import atomic_write_bytes
 REAL, FAKE, NOISE = "tab:green", "tab:red", "tab:blue"  # the colours of seed 000's last figure
 
 
-def new_figure(figsize: tuple[float, float]) -> Any:
+def new_figure(figsize: tuple[float, float], **margins: float) -> Any:
     """A figure on its own Agg canvas, outside pyplot's global figure registry, so that figures
-    can be drawn on a background thread (and never pile up as open pyplot figures)."""
+    can be drawn on a background thread (and never pile up as open pyplot figures).
+
+    Its panels sit within fixed `margins` (fractions of the figure, as `subplots_adjust` takes
+    them) that leave room for a title and tick labels: a layout computed from the drawn text
+    (`bbox_inches="tight"`, tight or constrained layout) draws the figure twice, and pictures
+    are redrawn all through a run."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=figsize)
     FigureCanvasAgg(fig)
+    fig.subplots_adjust(**{"left": 0.1, "right": 0.97, "bottom": 0.12, "top": 0.9, **margins})
     return fig
 
 
 def save_figure(fig: Any, path: Path) -> None:
     """Write a figure to `path` atomically, so a viewer never sees half a PNG."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format=path.suffix.lstrip(".") or "png", dpi=100, bbox_inches="tight")
+    fig.savefig(buffer, format=path.suffix.lstrip(".") or "png", dpi=100)
     atomic_write_bytes(path, buffer.getvalue())
 
 
@@ -39,52 +46,107 @@ def _legend(ax: Any) -> None:
         ax.legend(fontsize=8)
 
 
-def _curves(
-    ax: Any, records: Sequence[dict[str, Any]], keys: Sequence[str], labels: Sequence[str] | None = None
-) -> None:
+Series = tuple[str, list[float], list[float]]  # (label, iterations, values)
+
+
+def _series(
+    records: Sequence[dict[str, Any]], keys: Sequence[str], labels: Sequence[str] | None = None
+) -> list[Series]:
+    """The (label, iterations, values) of each key that some record holds."""
+    found = []
     for i, key in enumerate(keys):
         points = [(r["step"], r[key]) for r in records if r.get(key) is not None]
         if points:
             xs, ys = zip(*points)
-            ax.plot(xs, ys, label=labels[i] if labels else key)
+            found.append((labels[i] if labels else key, list(xs), list(ys)))
+    return found
+
+
+class KeptFigures:
+    """Curve figures kept between refreshes of the same picture, their lines given new data.
+
+    Building a figure (axes, ticks, labels) costs as much as drawing it; a refresh that shows
+    the same curves again only moves their points. A figure is kept under its file and the
+    shape of what it shows (panels, curves, reference lines); the KEEP newest are kept."""
+
+    KEEP = 16
+
+    def __init__(self) -> None:
+        self._kept: OrderedDict[tuple, tuple[Any, list[Any]]] = OrderedDict()
+
+    def draw(
+        self, path: Path, shape: tuple, panels: list[list[Series]], build: Callable[[], tuple[Any, list[Any]]]
+    ) -> None:
+        """Write the figure of `panels` (each a list of curves) to `path`: the one kept under
+        (path, shape) with its lines' data replaced, or a new one from `build`, which returns
+        the figure and its curves' lines, panel after panel."""
+        key = (str(path), shape)
+        kept = self._kept.pop(key, None)
+        if kept is None:
+            kept = build()
+        else:
+            fig, lines = kept
+            for line, (_, xs, ys) in zip(lines, (curve for panel in panels for curve in panel)):
+                line.set_data(xs, ys)
+            for ax in fig.axes:
+                ax.relim()
+                ax.autoscale_view()
+        self._kept[key] = kept
+        while len(self._kept) > self.KEEP:
+            self._kept.popitem(last=False)
+        save_figure(kept[0], path)
+
+
+KEPT = KeptFigures()  # per process: the drawing process's, or the drawing thread's
+
+
+def _plot_curves(ax: Any, curves: list[Series]) -> list[Any]:
+    lines = [ax.plot(xs, ys, label=label)[0] for label, xs, ys in curves]
     ax.set_xlabel("iteration")
     ax.grid(alpha=0.3)
+    return lines
 
 
 def plot_losses(records: Sequence[dict[str, Any]], path: Path, equilibria: dict[str, float]) -> None:
     """Every loss the players log against iteration, with the values `equilibria` gives for them
     at the ideal equilibrium (same colour, dashed)."""
-    fig = new_figure((7, 4))
-    ax = fig.subplots()
     keys = sorted({k for r in records for k in r if k.endswith("loss") and not k.startswith("eval/")})
     names = [k.replace("d_loss", "D loss").replace("g_loss", "G loss") for k in keys]
-    _curves(ax, records, keys, names)
-    colours = {line.get_label(): line.get_color() for line in ax.get_lines()}
-    for key, value in equilibria.items():
-        name = names[keys.index(key)] if key in keys else key
-        if value == value:  # not NaN
-            ax.axhline(value, color=colours.get(name, "grey"), ls="--", lw=0.8,
-                       label=f"{name} at equilibrium ({value:.3f})")  # fmt: skip
-    ax.set_title("losses")
-    _legend(ax)
-    save_figure(fig, path)
+    curves = _series(records, keys, names)
+
+    def build() -> tuple[Any, list[Any]]:
+        fig = new_figure((7, 4))
+        ax = fig.subplots()
+        lines = _plot_curves(ax, curves)
+        colours = {line.get_label(): line.get_color() for line in lines}
+        for key, value in equilibria.items():
+            name = names[keys.index(key)] if key in keys else key
+            if value == value:  # not NaN
+                ax.axhline(value, color=colours.get(name, "grey"), ls="--", lw=0.8,
+                           label=f"{name} at equilibrium ({value:.3f})")  # fmt: skip
+        ax.set_title("losses")
+        _legend(ax)
+        return fig, lines
+
+    shape = (tuple(c[0] for c in curves), tuple(sorted(equilibria.items())))
+    KEPT.draw(path, shape, [curves], build)
 
 
 def plot_accuracy(records: Sequence[dict[str, Any]], path: Path) -> None:
     """D's accuracy on real and on generated samples; 50% means D can no longer tell them apart."""
-    fig = new_figure((7, 4))
-    ax = fig.subplots()
-    _curves(
-        ax,
-        records,
-        ["acc_real", "acc_fake", "d_accuracy"],
-        ["on real", "on generated", "overall"],
-    )
-    ax.axhline(0.5, color="grey", ls="--", lw=0.8)
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_title("discriminator accuracy")
-    _legend(ax)
-    save_figure(fig, path)
+    curves = _series(records, ["acc_real", "acc_fake", "d_accuracy"], ["on real", "on generated", "overall"])
+
+    def build() -> tuple[Any, list[Any]]:
+        fig = new_figure((7, 4))
+        ax = fig.subplots()
+        lines = _plot_curves(ax, curves)
+        ax.axhline(0.5, color="grey", ls="--", lw=0.8)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title("discriminator accuracy")
+        _legend(ax)
+        return fig, lines
+
+    KEPT.draw(path, tuple(c[0] for c in curves), [curves], build)
 
 
 def plot_eval(records: Sequence[dict[str, Any]], path: Path) -> None:
@@ -92,18 +154,24 @@ def plot_eval(records: Sequence[dict[str, Any]], path: Path) -> None:
     keys = sorted({k for r in records for k in r if k.startswith("eval/")})
     if not keys:
         return
-    cols = min(3, len(keys))
-    rows = (len(keys) + cols - 1) // cols
-    fig = new_figure((4 * cols, 3 * rows))
-    # fixed spacing for a title and tick labels per panel: a layout engine costs two more draws
-    fig.subplots_adjust(wspace=0.35, hspace=0.45)
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for ax, key in zip(axes.flat, keys):
-        _curves(ax, records, [key])
-        ax.set_title(key.removeprefix("eval/"), fontsize=10)
-    for ax in list(axes.flat)[len(keys) :]:
-        ax.axis("off")
-    save_figure(fig, path)
+    panels = [_series(records, [key]) for key in keys]
+
+    def build() -> tuple[Any, list[Any]]:
+        cols = min(3, len(keys))
+        rows = (len(keys) + cols - 1) // cols
+        # room for a title and tick labels around every panel
+        fig = new_figure((4 * cols, 3 * rows), left=0.3 / cols, bottom=0.3 / rows, top=1 - 0.3 / rows,
+                         wspace=0.35, hspace=0.45)  # fmt: skip
+        axes = fig.subplots(rows, cols, squeeze=False)
+        lines = []
+        for ax, key, curves in zip(axes.flat, keys, panels):
+            lines += _plot_curves(ax, curves)
+            ax.set_title(key.removeprefix("eval/"), fontsize=10)
+        for ax in list(axes.flat)[len(keys) :]:
+            ax.axis("off")
+        return fig, lines
+
+    KEPT.draw(path, tuple(keys), panels, build)
 
 
 def plot_distribution(
@@ -115,7 +183,7 @@ def plot_distribution(
     title: str,
 ) -> None:
     """The target's own picture of real against generated samples."""
-    fig = new_figure((6, 5))
+    fig = new_figure((6, 5), left=0.12, bottom=0.1, top=0.92)
     ax = fig.subplots()
     draw(ax, real, fake, noise)
     ax.set_title(title)

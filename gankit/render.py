@@ -13,8 +13,9 @@ Two kinds of work leave the loop:
   loop wait instead if frames ever come faster than they are written.
 
 `drain` waits for everything handed over, so the last refresh is always drawn before a run
-ends (also after Ctrl-C, which the drawing children ignore). A drawing that fails is logged once
-per picture and never stops training.
+ends (also after Ctrl-C, which the drawing children ignore). A drawing process then leaves a
+refresh it is still drawing after its current picture, since the last one redraws them all. A
+drawing that fails is logged once per picture and never stops training.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ class Drawing:
             log.warning("picture %s was not drawn: %s (training goes on)", name, message)
         self.failed[name] += 1
 
-    def submit(self, payload: Any) -> None:
+    def submit(self, payload: Any, last: bool = False) -> None:
+        """Hand over a refresh; `last`: the run's final one, which it waits for."""
         raise NotImplementedError
 
     def poll(self) -> None:
@@ -96,7 +98,7 @@ class ThreadRenderer(Drawing):
         self._stopping = False
         self._thread: threading.Thread | None = None
 
-    def submit(self, payload: Any) -> None:
+    def submit(self, payload: Any, last: bool = False) -> None:
         with self._changed:
             if self._stopping:
                 raise RuntimeError(f"the {self.kind} renderer is closed")
@@ -152,30 +154,33 @@ class ProcessRenderer(Drawing):
         super().__init__(kind)
         self.build = build
         self._child: tuple[Any, Any] | None = None  # (process, the loop's end of the pipe)
-        self._busy = False
+        self._sent = 0  # refreshes sent and not yet answered (two while a drain overtakes one)
         self._waiting: Any = None
         self._sent_at = self._ready_at = 0.0  # when the running refresh was sent; when the next may start
         # at exit, the child must see the pipe close before multiprocessing waits for it
         atexit.register(self._let_go)
         self._start()
 
-    def submit(self, payload: Any) -> None:
+    def submit(self, payload: Any, last: bool = False) -> None:
         self.poll()
         if self._waiting is not None:  # never started: the newer refresh replaces it
             self.skipped += 1
         self._waiting = payload
+        if last:  # sent at once, drawn on every core: the run waits for it
+            self._send(last=True)
         self.poll()
 
     def poll(self, rested: bool = False) -> None:
-        if self._busy and self._child is not None and self._child[1].poll():
+        if self._sent and self._child is not None and self._child[1].poll():
             self._answer()
-        if not self._busy and self._waiting is not None and (rested or time.monotonic() >= self._ready_at):
-            payload, self._waiting = self._waiting, None
-            self._send(payload)
+        if not self._sent and self._waiting is not None and (rested or time.monotonic() >= self._ready_at):
+            self._send()
 
     def drain(self) -> None:
-        while self._busy or self._waiting is not None:
-            if self._busy:
+        if self._sent and self._waiting is not None:
+            self._send(last=True)  # at once: the child leaves the refresh it is drawing for this newer one
+        while self._sent or self._waiting is not None:
+            if self._sent:
                 self._answer()  # waits for the child's answer
             self.poll(rested=True)
 
@@ -202,32 +207,40 @@ class ProcessRenderer(Drawing):
         process = context.Process(target=_serve, args=(self.build, theirs), name=f"gankit-{self.kind}", daemon=True)
         process.start()
         theirs.close()
-        self._child = (process, ours)
+        self._child, self._sent = (process, ours), 0
 
-    def _send(self, payload: Any) -> None:
+    def _send(self, last: bool = False) -> None:
+        """Send the waiting refresh to the child (a fresh one if the previous child died); the
+        last one overtakes a refresh being drawn and is drawn on every core the run may use."""
+        payload, self._waiting = (self._waiting, last), None
         if self._child is None or not self._child[0].is_alive():
             self._start()  # the previous child died: a fresh one draws from now on
         assert self._child is not None
         try:
             self._child[1].send(payload)
-            self._busy, self._sent_at = True, time.monotonic()
+            self._sent, self._sent_at = self._sent + 1, time.monotonic()
         except (OSError, ValueError) as exc:
             self.failure(self.kind, f"could not reach the drawing process ({type(exc).__name__}: {exc})")
-            self._child = None
+            self._child, self._sent = None, 0
 
     def _answer(self) -> None:
+        """Wait for the child's answer to the oldest refresh sent: its failures, and how many of
+        its pictures it drew before a newer refresh overtook it (none: counted as skipped)."""
         assert self._child is not None
         try:
-            failures = json.loads(self._child[1].recv_bytes().decode())
+            answer = json.loads(self._child[1].recv_bytes().decode())
+            self._sent -= 1
         except (EOFError, OSError, ValueError) as exc:
-            failures = {self.kind: f"the drawing process ended ({type(exc).__name__})"}
-            self._child = None
-        self._busy = False
+            answer = {"failures": {self.kind: f"the drawing process ended ({type(exc).__name__})"}, "drawn": 1}
+            self._child, self._sent = None, 0
         now = time.monotonic()
         self._ready_at = now + REST_PER_DRAWING_SECOND * (now - self._sent_at)
-        for name, message in failures.items():
+        for name, message in answer["failures"].items():
             self.failure(name, message)
-        self.drawn += 1
+        if answer["drawn"]:
+            self.drawn += 1
+        else:
+            self.skipped += 1
 
 
 def _serve(build: Build, pipe: Any) -> None:
@@ -249,14 +262,68 @@ def _serve(build: Build, pipe: Any) -> None:
     for module in ("matplotlib.backends.backend_agg", "matplotlib.figure", "scipy.stats"):  # while training starts
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
+    took: dict[str, float] = {}  # seconds each picture took last time
     while True:
         try:
-            payload = pipe.recv()
+            message = pipe.recv()
         except (EOFError, OSError):
             return
-        if payload is None:
+        if message is None:
             return
-        pipe.send_bytes(json.dumps(draw_all(build(payload))).encode())
+        payload, last = message
+        tasks = list(build(payload))
+        failures, drawn = {}, 0
+        if last and len(tasks) > 1 and usable_cores() > 1:
+            failures, drawn = _draw_on_every_core(tasks, took), len(tasks)
+        else:
+            for task in tasks:
+                if pipe.poll():  # a newer refresh waits (the run's last): it redraws every picture
+                    break
+                started = time.perf_counter()
+                failures.update(draw_all([task]))
+                took[task[0]], drawn = time.perf_counter() - started, drawn + 1
+        pipe.send_bytes(json.dumps({"failures": failures, "drawn": drawn}).encode())
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _draw_on_every_core(tasks: list[Task], took: dict[str, float]) -> dict[str, str]:
+    """Draw `tasks` split over forks of this drawing process, one per usable core (the run's
+    last refresh: the loop has stopped and waits for it). The longest pictures (as last drawn)
+    are shared out first, each to the least loaded fork. Returns the failures."""
+    shares = min(usable_cores(), len(tasks))
+    loads, groups = [0.0] * shares, [[] for _ in range(shares)]
+    for task in sorted(tasks, key=lambda t: -took.get(t[0], 1.0)):
+        least = loads.index(min(loads))
+        loads[least] += took.get(task[0], 1.0)
+        groups[least].append(task)
+    helpers = []
+    for group in groups[1:]:
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the helper: draws its share, says what failed, and leaves without clean-up
+            status = 1
+            try:
+                os.close(read)
+                with os.fdopen(write, "wb") as out:
+                    out.write(json.dumps(draw_all(group)).encode())
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(write)
+        helpers.append((pid, read, group))
+    failures = draw_all(groups[0])
+    for pid, read, group in helpers:
+        with os.fdopen(read, "rb") as answer:
+            data = answer.read()
+        os.waitpid(pid, 0)
+        try:
+            failures.update(json.loads(data))
+        except ValueError:
+            failures.update({name: "its drawing process ended" for name, _ in group})
+    return failures
 
 
 class FrameWriter(Drawing):

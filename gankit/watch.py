@@ -114,7 +114,8 @@ class Watcher:
         """Refresh the curves and the target's own picture of real against generated samples:
         the data is copied off the device now and drawn off the loop."""
         arrays = [t.detach().cpu().numpy() for t in (real, fake, noise)]
-        self.renderers["pictures"].submit(([dict(r) for r in records], arrays, step))
+        last = step >= self.config["train"]["steps"]
+        self.renderers["pictures"].submit(([dict(r) for r in records], arrays, step), last)
 
     def _picture_tasks(self, payload: tuple[list[dict[str, Any]], list[np.ndarray], int]) -> list[Task]:
         """The drawings of one refresh (run by the renderer, on its side of a fork or thread)."""

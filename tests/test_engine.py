@@ -12,6 +12,7 @@ from torch import nn
 import gankit
 from gankit.config import resolve
 from gankit.data import FixedSource, StreamSource, build_target
+from gankit.divergence import FiniteWatch, TrainingDiverged
 from gankit.engine import RunningMeans, Trainer
 from gankit.games import GenerativeGAN
 from gankit.losses import get_objective
@@ -214,3 +215,32 @@ def test_unaligned_groups_are_walked_with_their_own_sizes_and_shuffles():
     for batch in expected:
         resumed = again.next()
         assert all(torch.equal(batch[k], resumed[k]) for k in ("a", "b"))
+
+
+def test_losses_are_kept_at_every_update_and_gradient_norms_on_ten_iterations_of_a_log_interval():
+    """Gradient norms cost a small network a few percent of its step: they are measured on
+    every log_every/10-th iteration and on the run's last, the losses on every one."""
+    trainer = Trainer(tiny_config("train.log_every=50", "train.steps=53"))
+    for _ in range(53):
+        trainer.train_step()
+        trainer.step += 1
+    counts = trainer.means.counts
+    assert counts["d_loss"] == counts["g_loss"] == 53
+    assert counts["grad_norm_D"] == counts["grad_norm_G"] == 10 + 1  # iterations 5, 10, …, 50 and 53
+    means = trainer.means.pop()
+    assert means["grad_norm_D"] > 0 and means["grad_norm_G"] > 0
+
+
+@pytest.mark.parametrize("loss, grad_norm", [(float("nan"), 1.0), (float("inf"), None), (0.5, float("inf"))])
+def test_the_divergence_watch_catches_any_non_finite_loss_or_measured_gradient_norm(loss, grad_norm):
+    """Without skipping, each update adds its loss (and gradient norm) into its player's total:
+    one bad value among finite ones makes the total, and so the check, fail."""
+    watch = FiniteWatch(["D", "G"], torch.device("cpu"))
+    for value in (1.0, -3.0, 2.0):
+        watch.observe("D", torch.tensor(value), torch.tensor(0.1))
+        watch.observe("G", torch.tensor(value), None)
+    watch.check(step=3, since=0)  # finite so far: no error, and the totals start again
+    watch.observe("G", torch.tensor(loss), None if grad_norm is None else torch.tensor(grad_norm))
+    watch.observe("G", torch.tensor(1.0), None)
+    with pytest.raises(TrainingDiverged, match="between iterations 4 and 5: player G"):
+        watch.check(step=5, since=3)

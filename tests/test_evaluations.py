@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+import torch
 
 import gankit
 from gankit import checkpoint
@@ -40,7 +41,9 @@ def measured_on(monkeypatch):
 
 def train(tmp_path, monkeypatch, name: str, beside: bool):
     original = Evaluations.__init__
-    monkeypatch.setattr(Evaluations, "__init__", lambda self, background: original(self, background and beside))
+    monkeypatch.setattr(
+        Evaluations, "__init__", lambda self, background, **kw: original(self, background and beside, **kw)
+    )
     return gankit.train("ring", overrides=RING, runs_dir=tmp_path, name=name).run_dir
 
 
@@ -52,7 +55,7 @@ def records(run) -> list[dict]:
 def test_evaluating_beside_training_records_and_checkpoints_what_the_loop_would(tmp_path, monkeypatch, measured_on):
     beside = train(tmp_path, monkeypatch, "beside", beside=True)
     on_worker = sum(name.startswith("gankit-eval") for name in measured_on)
-    assert on_worker == 3  # evaluations at 60, 90 and 120 (the first, at 30, builds lazy state in the loop)
+    assert on_worker == 4  # evaluations at 30, 60, 90 and 120 (the ring's measures build no state)
     measured_on.clear()
     in_loop = train(tmp_path, monkeypatch, "in-loop", beside=False)
     assert set(measured_on) == {"MainThread"}
@@ -74,3 +77,20 @@ def test_evaluating_beside_training_records_and_checkpoints_what_the_loop_would(
     assert best_a["step"] == best_b["step"] and best_a["best"] == best_b["best"]
     assert_same_tensors(best_a["gan"], best_b["gan"])
     assert_same_tensors(best_a["optim"], best_b["optim"])
+
+
+@pytest.mark.parametrize("first_in_loop", [True, False])
+def test_the_first_evaluation_stays_in_the_loop_only_where_it_may_build_state(first_in_loop):
+    """Image measures build state at first use (classifiers trained under a fork of the global
+    generator): their first evaluation runs in the loop; pure measures all run beside it."""
+    evaluations, ran_on = Evaluations(background=True, first_in_loop=first_in_loop), []
+
+    def take(model):
+        ran_on.append(threading.current_thread().name)
+        return "measured"
+
+    for _ in range(2):
+        done = evaluations.snapshot(torch.nn.Linear(2, 1), take)
+        assert (done if isinstance(done, str) else done.result()) == "measured"
+    evaluations.close()
+    assert [name == "MainThread" for name in ran_on] == [first_in_loop, False]
