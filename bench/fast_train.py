@@ -43,6 +43,13 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def loop_step(trainer: Trainer) -> None:
+    """One iteration as the training loop makes it (its count decides, e.g., when gradient
+    norms are measured)."""
+    trainer._step()
+    trainer.step += 1
+
+
 def rate(step: Callable[[], None], device: torch.device, iters: int, repeats: int) -> float:
     """Median iterations/s of `step` over `repeats` timings of `iters` iterations (after warm-up)."""
     for _ in range(max(5, iters // 10)):
@@ -194,7 +201,7 @@ def main() -> None:
                 if device.type != "cuda" and "CUDA graph" in variant:
                     continue
                 trainer = Trainer(resolve(preset, overrides=[*common, *settings]))
-                its = rate(trainer._step, device, args.iters, args.repeats)
+                its = rate(lambda trainer=trainer: loop_step(trainer), device, args.iters, args.repeats)
                 print(f"  {variant:56s} {its:9.1f} it/s {its * batch:10.0f} img/s   ratio {its / reference:4.2f}"
                       f"   MFU {100 * flops * its / peak:5.1f}%")  # fmt: skip
                 if "train.fast=auto" in variant:

@@ -162,10 +162,12 @@ class Trainer(IntervalWork):
     def train_step(self, next_batch: Callable[[], dict[str, Tensor]] | None = None) -> None:
         """One iteration: every player's updates (on batches from `next_batch`, the data source by
         default), their statistics added to the running means. Gradient norms are measured on
-        every `grad_stride`-th iteration and the last (GRAD_NORM_SAMPLES per log interval): on a
-        small network they cost a few percent of the step, and a log record shows their mean."""
+        every `grad_stride`-th iteration (GRAD_NORM_SAMPLES per log interval; on a small network
+        they cost a few percent of the step) and on each iteration the loop checks after (logs,
+        pictures, checkpoints): a non-finite gradient is then seen before anything is drawn or
+        saved of the weights it made."""
         upcoming = self.step + 1
-        measure = upcoming % self.grad_stride == 0 or upcoming == self.config["train"]["steps"]
+        measure = upcoming % self.grad_stride == 0 or any(self._due_at(upcoming))
         for stats in self.updates(next_batch or self.data.next, measure):
             self.means.add(stats)
 

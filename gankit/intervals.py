@@ -21,24 +21,29 @@ class IntervalWork:
     """The Trainer's work at log, evaluation, picture and checkpoint intervals (mixed into
     `Trainer`, whose state it uses: config, run folder, records, evaluations, watcher)."""
 
-    def _at_intervals(self, bar: Any) -> None:
+    def _due_at(self, step: int) -> tuple[bool, bool, bool, bool, bool]:
+        """What the loop does after iteration `step`: log, evaluate, draw, grid, checkpoint."""
         train = self.config["train"]
-        last = self.step == train["steps"]
+        last = step == train["steps"]
 
         def due(every: int) -> bool:
-            return last or (every > 0 and self.step % every == 0)
+            return last or (every > 0 and step % every == 0)
 
         evaluate = due(train["eval_every"]) if train["eval_every"] else last
         draw = due(train["plot_every"]) if train["plot_every"] else evaluate
-        periodic_checkpoint = not last and train["checkpoint_every"] > 0 and self.step % train["checkpoint_every"] == 0
         grid = due(train["grid_every"]) if train["grid_every"] else draw
-        if not (evaluate or draw or grid or periodic_checkpoint or due(train["log_every"])):
+        checkpoint = not last and train["checkpoint_every"] > 0 and step % train["checkpoint_every"] == 0
+        return due(train["log_every"]), evaluate, draw, grid, checkpoint
+
+    def _at_intervals(self, bar: Any) -> None:
+        log_due, evaluate, draw, grid, periodic_checkpoint = self._due_at(self.step)
+        if not (evaluate or draw or grid or periodic_checkpoint or log_due):
             self._record_finished()
             return
         if self.group.distributed:
             broadcast_buffers([*self.gan.nets.values(), *self.gan.ema.values()], self.group)
         record: dict[str, Any] = {}
-        if due(train["log_every"]):
+        if log_due:
             record.update(self._train_record())
         self.finite.check(self.step, self._checked, record, self.group)  # before any picture or checkpoint
         self._checked = self.step

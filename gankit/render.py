@@ -22,22 +22,20 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import importlib
 import json
 import logging
-import os
-import signal
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from .drawing_process import Build, Task, draw_all, serve
+
 log = logging.getLogger("gankit")
 
-Task = tuple[str, Callable[[], None]]  # (the picture's name, what draws and writes it)
 MAX_WAITING_FRAMES = 8  # grid frames handed over but not yet written before the loop waits
 # a drawing process rests twice as long as its last refresh took before it starts the next one,
 # so pictures take at most a third of a core from training (the last refresh never waits)
@@ -70,20 +68,6 @@ class Drawing:
 
     def close(self) -> None:
         self.drain()
-
-
-def draw_all(tasks: Sequence[Task]) -> dict[str, str]:
-    """Run each drawing; return the failures as {picture: "Error: message"}."""
-    failures = {}
-    for name, draw in tasks:
-        try:
-            draw()
-        except Exception as exc:  # a picture must never stop training
-            failures[name] = f"{type(exc).__name__}: {exc}"
-    return failures
-
-
-Build = Callable[[Any], Sequence[Task]]  # a refresh's data → the drawings that show it
 
 
 class ThreadRenderer(Drawing):
@@ -154,8 +138,11 @@ class ProcessRenderer(Drawing):
         super().__init__(kind)
         self.build = build
         self._child: tuple[Any, Any] | None = None  # (process, the loop's end of the pipe)
-        self._sent = 0  # refreshes sent and not yet answered (two while a drain overtakes one)
-        self._waiting: Any = None
+        # refreshes sent and not yet answered, oldest first, as (data, last): two while the
+        # run's last refresh overtakes one being drawn
+        self._in_flight: list[tuple[Any, bool]] = []
+        self._waiting: tuple[Any, bool] | None = None  # the newest refresh not yet sent
+        self._retried = False  # the last refresh is sent again, once, if its child died
         self._sent_at = self._ready_at = 0.0  # when the running refresh was sent; when the next may start
         # at exit, the child must see the pipe close before multiprocessing waits for it
         atexit.register(self._let_go)
@@ -165,22 +152,24 @@ class ProcessRenderer(Drawing):
         self.poll()
         if self._waiting is not None:  # never started: the newer refresh replaces it
             self.skipped += 1
-        self._waiting = payload
+        self._waiting = (payload, last)
         if last:  # sent at once, drawn on every core: the run waits for it
-            self._send(last=True)
+            self._send()
         self.poll()
 
     def poll(self, rested: bool = False) -> None:
-        if self._sent and self._child is not None and self._child[1].poll():
+        if self._in_flight and self._child is not None and self._child[1].poll():
             self._answer()
-        if not self._sent and self._waiting is not None and (rested or time.monotonic() >= self._ready_at):
+        if not self._in_flight and self._waiting is not None and (rested or time.monotonic() >= self._ready_at):
             self._send()
 
     def drain(self) -> None:
-        if self._sent and self._waiting is not None:
-            self._send(last=True)  # at once: the child leaves the refresh it is drawing for this newer one
-        while self._sent or self._waiting is not None:
-            if self._sent:
+        self.poll()  # an answer (or the child's end) that came meanwhile
+        if self._waiting is not None:  # at once, as the last: a refresh being drawn is left for it
+            self._waiting = (self._waiting[0], True)
+            self._send()
+        while self._in_flight or self._waiting is not None:
+            if self._in_flight:
                 self._answer()  # waits for the child's answer
             self.poll(rested=True)
 
@@ -204,24 +193,29 @@ class ProcessRenderer(Drawing):
 
         context = multiprocessing.get_context("fork")
         ours, theirs = context.Pipe()
-        process = context.Process(target=_serve, args=(self.build, theirs), name=f"gankit-{self.kind}", daemon=True)
+        process = context.Process(target=serve, args=(self.build, theirs), name=f"gankit-{self.kind}", daemon=True)
         process.start()
         theirs.close()
-        self._child, self._sent = (process, ours), 0
+        self._child = (process, ours)
 
-    def _send(self, last: bool = False) -> None:
+    def _send(self) -> None:
         """Send the waiting refresh to the child (a fresh one if the previous child died); the
         last one overtakes a refresh being drawn and is drawn on every core the run may use."""
-        payload, self._waiting = (self._waiting, last), None
-        if self._child is None or not self._child[0].is_alive():
+        if self._child is not None and not self._child[0].is_alive():
+            self._lost("the drawing process ended")
+        if self._child is None:
             self._start()  # the previous child died: a fresh one draws from now on
-        assert self._child is not None
+        assert self._child is not None and self._waiting is not None
+        message, self._waiting = self._waiting, None
         try:
-            self._child[1].send(payload)
-            self._sent, self._sent_at = self._sent + 1, time.monotonic()
+            self._child[1].send(message)
+            self._in_flight.append(message)
+            self._sent_at = time.monotonic()
         except (OSError, ValueError) as exc:
-            self.failure(self.kind, f"could not reach the drawing process ({type(exc).__name__}: {exc})")
-            self._child, self._sent = None, 0
+            reason = f"could not reach the drawing process ({type(exc).__name__}: {exc})"
+            self._lost(reason, retry=False)  # what it had in hand is older than this refresh
+            self.failure(self.kind, reason)
+            self.drawn += 1  # this refresh failed
 
     def _answer(self) -> None:
         """Wait for the child's answer to the oldest refresh sent: its failures, and how many of
@@ -229,10 +223,10 @@ class ProcessRenderer(Drawing):
         assert self._child is not None
         try:
             answer = json.loads(self._child[1].recv_bytes().decode())
-            self._sent -= 1
         except (EOFError, OSError, ValueError) as exc:
-            answer = {"failures": {self.kind: f"the drawing process ended ({type(exc).__name__})"}, "drawn": 1}
-            self._child, self._sent = None, 0
+            self._lost(f"the drawing process ended ({type(exc).__name__})")
+            return
+        self._in_flight.pop(0)
         now = time.monotonic()
         self._ready_at = now + REST_PER_DRAWING_SECOND * (now - self._sent_at)
         for name, message in answer["failures"].items():
@@ -242,88 +236,25 @@ class ProcessRenderer(Drawing):
         else:
             self.skipped += 1
 
-
-def _serve(build: Build, pipe: Any) -> None:
-    """The drawing child: deaf to Ctrl-C and termination (the loop waits for it, and it must
-    finish the picture a stop asked for), gentle with the CPU the loop trains on, and gone as
-    soon as the loop closes its end of the pipe."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    # let go of every file the loop had open (the run folder's lock above all: a run killed with
-    # SIGKILL must be resumable at once, not when its drawing child has finished)
-    keep = pipe.fileno()
-    os.closerange(3, keep)
-    os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 4096)
-    with contextlib.suppress(OSError):
-        os.nice(10)
-    import torch
-
-    torch.set_num_threads(1)  # the parent's thread pool does not survive a fork
-    for module in ("matplotlib.backends.backend_agg", "matplotlib.figure", "scipy.stats"):  # while training starts
-        with contextlib.suppress(ImportError):
-            importlib.import_module(module)
-    took: dict[str, float] = {}  # seconds each picture took last time
-    while True:
-        try:
-            message = pipe.recv()
-        except (EOFError, OSError):
-            return
-        if message is None:
-            return
-        payload, last = message
-        tasks = list(build(payload))
-        failures, drawn = {}, 0
-        if last and len(tasks) > 1 and usable_cores() > 1:
-            failures, drawn = _draw_on_every_core(tasks, took), len(tasks)
-        else:
-            for task in tasks:
-                if pipe.poll():  # a newer refresh waits (the run's last): it redraws every picture
-                    break
-                started = time.perf_counter()
-                failures.update(draw_all([task]))
-                took[task[0]], drawn = time.perf_counter() - started, drawn + 1
-        pipe.send_bytes(json.dumps({"failures": failures, "drawn": drawn}).encode())
-
-
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def _draw_on_every_core(tasks: list[Task], took: dict[str, float]) -> dict[str, str]:
-    """Draw `tasks` split over forks of this drawing process, one per usable core (the run's
-    last refresh: the loop has stopped and waits for it). The longest pictures (as last drawn)
-    are shared out first, each to the least loaded fork. Returns the failures."""
-    shares = min(usable_cores(), len(tasks))
-    loads, groups = [0.0] * shares, [[] for _ in range(shares)]
-    for task in sorted(tasks, key=lambda t: -took.get(t[0], 1.0)):
-        least = loads.index(min(loads))
-        loads[least] += took.get(task[0], 1.0)
-        groups[least].append(task)
-    helpers = []
-    for group in groups[1:]:
-        read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the helper: draws its share, says what failed, and leaves without clean-up
-            status = 1
-            try:
-                os.close(read)
-                with os.fdopen(write, "wb") as out:
-                    out.write(json.dumps(draw_all(group)).encode())
-                status = 0
-            finally:
-                os._exit(status)
-        os.close(write)
-        helpers.append((pid, read, group))
-    failures = draw_all(groups[0])
-    for pid, read, group in helpers:
-        with os.fdopen(read, "rb") as answer:
-            data = answer.read()
-        os.waitpid(pid, 0)
-        try:
-            failures.update(json.loads(data))
-        except ValueError:
-            failures.update({name: "its drawing process ended" for name, _ in group})
-    return failures
+    def _lost(self, reason: str, retry: bool = True) -> None:
+        """The child is gone with the refreshes in flight. The run's last refresh is drawn again,
+        once, by a fresh child (if nothing newer waits); otherwise the one it was drawing failed
+        and a newer one is skipped."""
+        if self._child is not None:
+            process, pipe = self._child
+            pipe.close()
+            process.join(timeout=1)
+            self._child = None
+        lost, self._in_flight = self._in_flight, []
+        if lost:
+            self.failure(self.kind, reason)
+        for i, message in enumerate(lost):
+            if retry and message[1] and self._waiting is None and not self._retried:
+                self._waiting, self._retried = message, True
+            elif i == 0:
+                self.drawn += 1
+            else:
+                self.skipped += 1
 
 
 class FrameWriter(Drawing):
