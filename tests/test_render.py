@@ -287,3 +287,26 @@ def test_the_last_refresh_is_drawn_again_by_a_fresh_process_when_its_drawing_pro
     renderer.close()
     assert written.lines() == ["7"]
     assert renderer.failed == {"pictures": 1} and (renderer.drawn, renderer.skipped) == (1, 0)
+
+
+@pytest.mark.parametrize("plot", ["plot_eval", "plot_losses", "plot_accuracy"])
+def test_a_kept_figure_draws_exactly_what_a_new_one_would(plot, tmp_path, monkeypatch):
+    """A curve figure kept between refreshes gets new points and limits: its picture is the
+    one a newly built figure of the same records gives, pixel for pixel."""
+
+    def records(n: int) -> list[dict]:
+        return [{"step": 10 * i, "d_loss": 1 + 0.1 * i, "g_loss": 0.7 - 0.01 * i * i, "acc_real": 0.5 + 0.01 * i,
+                 "acc_fake": 0.4, "d_accuracy": 0.45, "eval/a": i**0.5, "eval/b": -i} for i in range(1, n)]  # fmt: skip
+
+    draw = getattr(plots, plot)
+    extra = ({"d_loss": 1.386},) if plot == "plot_losses" else ()
+    monkeypatch.setattr(plots, "KEPT", plots.KeptFigures())
+    draw(records(5), tmp_path / "kept.png", *extra)
+    draw(records(12), tmp_path / "kept.png", *extra)  # the same figure, given more points
+    monkeypatch.setattr(plots, "KEPT", plots.KeptFigures())
+    draw(records(12), tmp_path / "new.png", *extra)
+    with Image.open(tmp_path / "kept.png") as kept, Image.open(tmp_path / "new.png") as new:
+        assert kept.tobytes() == new.tobytes()
+    draw(records(5), tmp_path / "other.png", *extra)  # fewer points than the kept figure had
+    with Image.open(tmp_path / "kept.png") as kept, Image.open(tmp_path / "other.png") as other:
+        assert kept.tobytes() != other.tobytes()
