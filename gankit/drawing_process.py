@@ -71,6 +71,7 @@ def serve(build: Build, pipe: Any) -> None:
 
 
 def usable_cores() -> int:
+    """The CPU cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,6 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .drawing_process import usable_cores
 from .recipe import Snapshot
 
 log = logging.getLogger("gankit")
@@ -124,8 +124,7 @@ def spare_core(device: torch.device) -> bool:
     accelerator (the loop only queues its work), or on a CPU that training leaves a core of."""
     if device.type != "cpu":
         return True
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return torch.get_num_threads() < cores
+    return torch.get_num_threads() < usable_cores()
 
 
 def frozen(state: Any) -> Any:
