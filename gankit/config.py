@@ -135,6 +135,7 @@ class ModelSettings:
     spectral_norm: str = setting(
         "none", "spectral normalisation of every layer of D, G, both or none", choices=("none", "D", "G", "both")
     )
+    pack: int = setting(1, "PacGAN: D judges packs of this many samples, concatenated (1: off)", min=1)
 
 
 @dataclass

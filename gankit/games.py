@@ -14,6 +14,8 @@ import torch
 from torch import Tensor, nn
 
 from .distributed import SINGLE, Group, check_batch, gather_rows
+from .diversity import Packed
+from .errors import ConfigError
 from .health import spread_ratio
 from .losses import Objective, get_objective
 from .recipe import GAN, Batch, Latent, Player, Snapshot
@@ -231,11 +233,19 @@ class StandardGAN(GenerativeGAN):
             return "lazy R1/R2 (loss.r_every > 1) is scheduled on the host"
         return None
 
+    def pack_discriminator(self, discriminator: nn.Module, m: int) -> None:
+        if self.num_classes:
+            super().pack_discriminator(discriminator, m)
+        if self.batch_size % m:
+            raise ConfigError(f"data.batch_size = {self.batch_size} must be a multiple of model.pack = {m}")
+        self.nets["D"] = Packed(discriminator, m)
+
     def players(self) -> list[Player]:
         clip = (lambda: clip_weights(self.nets["D"], self.clip)) if self.clip else None
         return [
             Player("D", ("D",), self.d_loss, self.d_steps, uses_data=True, after_update=clip),
-            Player("G", ("G",), self.g_loss, self.g_steps, uses_data=False),
+            # a relativistic G compares its samples with a real batch, so it draws one
+            Player("G", ("G",), self.g_loss, self.g_steps, uses_data=self.objective.paired),
         ]
 
     def d_loss(self, batch: Batch, rng: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
@@ -249,8 +259,10 @@ class StandardGAN(GenerativeGAN):
         return self.penalties.add(loss, stats, D, real, fake, None, None, rng, self.group.draw)
 
     def g_loss(self, batch: Batch, rng: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
+        D = self.net("D")
         fake = self.net("G")(self.noise(self.batch_size, rng))
-        loss = self.objective.g_loss(self.net("D")(fake))
+        real_logits = D(batch["x"]) if self.objective.paired else None
+        loss = self.objective.g_loss(D(fake), real_logits)
         return loss, {"g_loss": loss.detach()}
 
 
@@ -282,9 +294,10 @@ class ConditionalGAN(StandardGAN):
         return self.penalties.add(loss, stats, D, real, fake, labels, fake_labels, rng, self.group.draw)
 
     def g_loss(self, batch: Batch, rng: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
-        labels = self.labels(self.batch_size, rng)
+        labels, D = self.labels(self.batch_size, rng), self.net("D")
         fake = self.net("G")(self.noise(self.batch_size, rng), labels)
-        loss = self.objective.g_loss(self.net("D")(fake, labels))
+        real_logits = D(batch["x"], batch["y"]) if self.objective.paired else None
+        loss = self.objective.g_loss(D(fake, labels), real_logits)
         return loss, {"g_loss": loss.detach()}
 
 

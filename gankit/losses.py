@@ -4,7 +4,8 @@ Each objective maps raw discriminator outputs ("logits") to a D loss and a G los
 values both losses take at the ideal equilibrium (where D cannot tell real from generated),
 drawn on the plots. `threshold` is the output above which D calls a sample real (for the
 accuracy it logs); `critic` marks objectives whose D is a critic, not a classifier, for which
-the engine also logs the Wasserstein estimate E[D(x)] − E[D(G(z))].
+the engine also logs the Wasserstein estimate E[D(x)] − E[D(G(z))]; `paired` marks relativistic
+objectives, whose G loss compares its samples' logits with a real batch's.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .errors import ConfigError
 from .registry import Registry
 
 
@@ -27,11 +29,13 @@ class Objective:
     g_equilibrium: float = float("nan")
     threshold: float = 0.0
     critic: bool = False
+    paired: bool = False
 
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def g_loss(self, fake_logits: Tensor) -> Tensor:
+    def g_loss(self, fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
+        """G's loss on D's logits for its samples (and, for `paired` objectives, a real batch's)."""
         raise NotImplementedError
 
     def probability(self, logits: Tensor) -> Tensor:
@@ -57,7 +61,7 @@ class Minimax(Objective):
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         return _bce_d_loss(real_logits, fake_logits)
 
-    def g_loss(self, fake_logits: Tensor) -> Tensor:
+    def g_loss(self, fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
         return -F.softplus(fake_logits).mean()  # = mean log(1 − sigmoid(l))
 
     def probability(self, logits: Tensor) -> Tensor:
@@ -73,7 +77,7 @@ class NonSaturating(Objective):
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         return _bce_d_loss(real_logits, fake_logits)
 
-    def g_loss(self, fake_logits: Tensor) -> Tensor:
+    def g_loss(self, fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
         return F.softplus(-fake_logits).mean()  # = −mean log sigmoid(l)
 
     def probability(self, logits: Tensor) -> Tensor:
@@ -91,7 +95,7 @@ class LeastSquares(Objective):
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         return 0.5 * ((real_logits - 1).square().mean() + fake_logits.square().mean())
 
-    def g_loss(self, fake_logits: Tensor) -> Tensor:
+    def g_loss(self, fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
         return 0.5 * (fake_logits - 1).square().mean()
 
 
@@ -104,7 +108,7 @@ class Wasserstein(Objective):
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         return fake_logits.mean() - real_logits.mean()
 
-    def g_loss(self, fake_logits: Tensor) -> Tensor:
+    def g_loss(self, fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
         return -fake_logits.mean()
 
 
@@ -117,8 +121,32 @@ class Hinge(Objective):
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
 
-    def g_loss(self, fake_logits: Tensor) -> Tensor:
+    def g_loss(self, fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
         return -fake_logits.mean()
+
+
+@OBJECTIVES.register(
+    "relativistic", "RpGAN (Jolicoeur-Martineau; R3GAN): D scores each real sample above a generated one, G the reverse"
+)
+@dataclass(frozen=True)
+class RelativisticPairing(Objective):
+    """L_D = E softplus(D(G(z)) − D(x)), L_G = E softplus(D(x) − D(G(z))), real and generated
+    samples paired in batch order. Only differences of D's outputs matter, so D is logged as a
+    critic. With zero-centred R1 and R2 (loss.r1, loss.r2) it is R3GAN's recipe."""
+
+    d_equilibrium: float = math.log(2)  # D(x) = D(G(z)): softplus(0)
+    g_equilibrium: float = math.log(2)
+    critic: bool = True
+    paired: bool = True
+
+    def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        return F.softplus(fake_logits - real_logits).mean()
+
+    def g_loss(self, fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
+        if real_logits is None:
+            raise ConfigError("loss.objective = relativistic compares generated with real samples in G's step; "
+                              "this model's G step scores none (choose another loss.objective)")  # fmt: skip
+        return F.softplus(real_logits - fake_logits).mean()
 
 
 def get_objective(name: str) -> Objective:

@@ -166,6 +166,12 @@ class GAN(nn.Module):
         """Why one training iteration of this model cannot be a static CUDA graph (None: it can)."""
         return None
 
+    def pack_discriminator(self, discriminator: nn.Module, m: int) -> None:
+        """Let D judge packs of `m` samples (`model.pack`, PacGAN) with `discriminator`, built for
+        packs: only games of unconditional samples define what a pack is."""
+        raise ConfigError(f"model.pack = {m} needs a GAN that judges unconditional samples; "
+                          f"{type(self).__name__} does not (use model.pack = 1)")  # fmt: skip
+
     # ------------------------------------------------------------------ networks
 
     def net(self, name: str) -> nn.Module:

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ..data import TargetInfo
+from ..diversity import packed_shape
 from ..recipe import GAN
 from ..registries import MODELS
 from . import cyclegan, dcgan, mlp, pix2pix, resnet, stargan  # noqa: F401  (register the models)
 
 
 def build_model(config: dict[str, Any], target: TargetInfo) -> GAN:
-    """The GAN named by `config['model']['name']`, shaped for `target`, with spectral norm on the
-    players `model.spectral_norm` names and moving averages of its generators if asked."""
-    gan = MODELS.get(config["model"]["name"], "model.name").item(config, target)
+    """The GAN named by `config['model']['name']`, shaped for `target`, with D judging packs of
+    `model.pack` samples, spectral norm on the players `model.spectral_norm` names and moving
+    averages of its generators if asked."""
+    build = MODELS.get(config["model"]["name"], "model.name").item
+    gan = build(config, target)
+    m = config["model"]["pack"]
+    if m > 1:  # the same model built for packs of m samples lends its D, wrapped to pack them
+        gan.pack_discriminator(build(config, replace(target, shape=packed_shape(target.shape, m))).nets["D"], m)
     gan.apply_spectral_norm(config["model"]["spectral_norm"])
     gan.configure(config["train"])
     return gan

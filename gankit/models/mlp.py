@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from ..data import TargetInfo
+from ..diversity import MinibatchStdDev
 from ..errors import ConfigError
 from ..games import StandardGAN
 from ..recipe import Latent, LatentKind
@@ -107,6 +108,7 @@ class MLPDiscriminator(nn.Module):
         head: str = "logit",
         num_classes: int = 0,
         embed_dim: int = 0,
+        mbstd: int = 0,
     ) -> None:
         super().__init__()
         self.features = MeanStd() if features == "mean-std" else nn.Flatten()
@@ -115,6 +117,9 @@ class MLPDiscriminator(nn.Module):
         n_in += embed_dim if num_classes else 0
         n_out = 2 if head == "softmax2" else 1
         self.net = mlp([n_in, *hidden, n_out], activations)
+        if mbstd:  # the batch's spread joins the last hidden layer's features, as Progressive GAN's D does
+            last = max(i for i, layer in enumerate(self.net) if isinstance(layer, nn.Linear))
+            self.net[last] = nn.Sequential(MinibatchStdDev(mbstd), nn.Linear(self.net[last].in_features + 1, n_out))
         self.head = TwoClassHead() if head == "softmax2" else nn.Flatten(0)
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
@@ -146,6 +151,9 @@ class MLPSettings:
     )
     d_head: str = setting(
         "logit", "D's output: one logit, or seed 004's two-class softmax", choices=("logit", "softmax2")
+    )
+    d_mbstd: int = setting(
+        0, "minibatch standard deviation before D's last layer, over groups of this many samples (0: off)", min=0
     )
     init: str = setting(
         "default",
@@ -187,6 +195,7 @@ def build_mlp(config: dict[str, Any], target: TargetInfo) -> StandardGAN:
         m["d_head"],
         classes,
         m["embed_dim"],
+        m["d_mbstd"],
     )
     INITIALISERS[m["init"]](generator)
     INITIALISERS[m["init"]](discriminator)
