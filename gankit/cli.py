@@ -1,4 +1,4 @@
-"""The `gankit` command: train, presets, config, sample, interpolate, translate, eval.
+"""The `gankit` command: train, presets, config, sample, interpolate, translate, eval, report, compare.
 
 Every user error (bad config, data, path or checkpoint) is one line on stderr and exit
 status 2; Ctrl-C during training saves a checkpoint and exits with status 130.
@@ -124,6 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="evaluation seed (default: the run's eval.seed)")
     p.add_argument("--metrics", help="image metrics, comma-separated: fid, kid, is, pr, dc (default: the run's)")
     p.add_argument("--features", choices=("domain", "inception"), help="feature space of the image metrics")
+
+    p = sub.add_parser("report", help="one self-contained HTML page of a run: curves, pictures, measures, config")
+    p.add_argument("run", help="run folder")
+    p.add_argument("--out", metavar="FILE.html", help="where the page goes (default: RUN/report.html)")
+
+    p = sub.add_parser("compare", help="overlay several runs' curves and tabulate their measures (HTML)")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="two or more run folders")
+    p.add_argument("--out", metavar="FILE.html", default="compare.html", help="where the page goes "
+                   "(default: compare.html)")  # fmt: skip
     return parser
 
 
@@ -280,6 +289,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    print(f"wrote the report of {args.run} to {write_report(args.run, args.out)}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare_runs
+
+    out, text = compare_runs(args.runs, args.out)
+    print(text)
+    print(f"wrote the comparison of {len(args.runs)} runs to {out}")
+    return 0
+
+
 COMMANDS = {
     "train": cmd_train,
     "presets": cmd_presets,
@@ -288,6 +313,8 @@ COMMANDS = {
     "interpolate": cmd_interpolate,
     "translate": cmd_translate,
     "eval": cmd_eval,
+    "report": cmd_report,
+    "compare": cmd_compare,
 }
 
 

@@ -108,6 +108,8 @@ class EvalSettings:
     )
     grid_rows: int = setting(8, "rows of a sample grid (conditional models: one row per class)", min=1)
     grid_cols: int = setting(8, "columns of a sample grid", min=1)
+    grid_scale: int = setting(0, "enlarge sample grids and walk GIFs this many times, pixels kept crisp "
+                              "(0: automatic, each image at least 64 px)", min=0)  # fmt: skip
 
 
 @dataclass

@@ -154,6 +154,10 @@ class GenerativeGAN(GAN):
         pictures = images(samples)
         return None if pictures is None else (pictures, cols)
 
+    def grid_row_names(self, class_names: Sequence[str]) -> list[str]:
+        """A conditional model's grid shows class i on row i: its name (or number)."""
+        return [class_names[i] if i < len(class_names) else str(i) for i in range(self.num_classes)]
+
 
 class StandardGAN(GenerativeGAN):
     """The classic two-player game: D tells real from generated, G tries to fool it.

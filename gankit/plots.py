@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,9 +36,14 @@ def new_figure(figsize: tuple[float, float], **margins: float) -> Any:
 
 def save_figure(fig: Any, path: Path) -> None:
     """Write a figure to `path` atomically, so a viewer never sees half a PNG."""
+    atomic_write_bytes(path, figure_bytes(fig, path.suffix.lstrip(".") or "png"))
+
+
+def figure_bytes(fig: Any, file_format: str = "png") -> bytes:
+    """A figure encoded as a file of `file_format` (to write, or to embed in a page)."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format=path.suffix.lstrip(".") or "png", dpi=100)
-    atomic_write_bytes(path, buffer.getvalue())
+    fig.savefig(buffer, format=file_format, dpi=100)
+    return buffer.getvalue()
 
 
 def _legend(ax: Any) -> None:
@@ -49,13 +55,24 @@ def _legend(ax: Any) -> None:
 Series = tuple[str, list[float], list[float]]  # (label, iterations, values)
 
 
+def as_number(value: Any) -> float | None:
+    """A logged value as a float: numbers, and the strings a JSON writer may use for inf and NaN
+    ("inf", "Infinity", "nan"); None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
 def _series(
     records: Sequence[dict[str, Any]], keys: Sequence[str], labels: Sequence[str] | None = None
 ) -> list[Series]:
     """The (label, iterations, values) of each key that some record holds."""
     found = []
     for i, key in enumerate(keys):
-        points = [(r["step"], r[key]) for r in records if r.get(key) is not None]
+        points = [(r["step"], as_number(r[key])) for r in records if as_number(r.get(key)) is not None]
         if points:
             xs, ys = zip(*points)
             found.append((labels[i] if labels else key, list(xs), list(ys)))
@@ -100,8 +117,8 @@ class KeptFigures:
 KEPT = KeptFigures()  # per process: the drawing process's, or the drawing thread's
 
 
-def _plot_curves(ax: Any, curves: list[Series]) -> list[Any]:
-    lines = [ax.plot(xs, ys, label=label)[0] for label, xs, ys in curves]
+def _plot_curves(ax: Any, curves: list[Series], **style: Any) -> list[Any]:
+    lines = [ax.plot(xs, ys, label=label, **style)[0] for label, xs, ys in curves]
     ax.set_xlabel("iteration")
     ax.grid(alpha=0.3)
     return lines
@@ -149,12 +166,30 @@ def plot_accuracy(records: Sequence[dict[str, Any]], path: Path) -> None:
     KEPT.draw(path, tuple(c[0] for c in curves), [curves], build)
 
 
+def split_finite(curve: Series) -> tuple[Series, Series, str]:
+    """A curve's finite points; its non-finite points placed at the top (inf, NaN) or bottom
+    (-inf) edge of a panel, in axes fractions; and a note naming them ("" when there are none)."""
+    label, xs, ys = curve
+    finite = [(x, y) for x, y in zip(xs, ys) if math.isfinite(y)]
+    other = [(x, 0.0 if y == -math.inf else 1.0, str(y)) for x, y in zip(xs, ys) if not math.isfinite(y)]
+    note = ", ".join(f"{text} at {x}" for x, _, text in other[-3:]) + (" …" if len(other) > 3 else "")
+    return (
+        (label, [x for x, _ in finite], [y for _, y in finite]),
+        (f"{label} (not finite)", [x for x, _, _ in other], [y for _, y, _ in other]),
+        note,
+    )
+
+
 def plot_eval(records: Sequence[dict[str, Any]], path: Path) -> None:
-    """Each evaluation measure against iteration, one panel each."""
+    """Each evaluation measure against iteration, one panel each; every evaluation is a marker
+    (a single one shows), and a value that is not finite is a triangle on the panel's edge with
+    a note rather than a gap."""
     keys = sorted({k for r in records for k in r if k.startswith("eval/")})
     if not keys:
         return
-    panels = [_series(records, [key]) for key in keys]
+    split = [split_finite((_series(records, [key]) or [(key, [], [])])[0]) for key in keys]
+    panels = [[finite, other] for finite, other, _ in split]
+    notes = tuple(note for _, _, note in split)
 
     def build() -> tuple[Any, list[Any]]:
         cols = min(3, len(keys))
@@ -164,14 +199,20 @@ def plot_eval(records: Sequence[dict[str, Any]], path: Path) -> None:
                          wspace=0.35, hspace=0.45)  # fmt: skip
         axes = fig.subplots(rows, cols, squeeze=False)
         lines = []
-        for ax, key, curves in zip(axes.flat, keys, panels):
-            lines += _plot_curves(ax, curves)
+        for ax, key, (finite, other), note in zip(axes.flat, keys, panels, notes):
+            lines += _plot_curves(ax, [finite], marker="o", markersize=4)
+            # x in iterations, y in fractions of the panel: on its edge whatever the finite values' range
+            edge = ax.get_xaxis_transform()
+            lines += ax.plot(other[1], other[2], ls="none", marker="^", markersize=7, color=FAKE, transform=edge,
+                             clip_on=False)  # fmt: skip
             ax.set_title(key.removeprefix("eval/"), fontsize=10)
+            if note:
+                ax.text(0.02, 0.9, note, transform=ax.transAxes, fontsize=8, color=FAKE, va="top")
         for ax in list(axes.flat)[len(keys) :]:
             ax.axis("off")
         return fig, lines
 
-    KEPT.draw(path, tuple(keys), panels, build)
+    KEPT.draw(path, (tuple(keys), notes), panels, build)
 
 
 def plot_distribution(

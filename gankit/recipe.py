@@ -157,6 +157,10 @@ class GAN(nn.Module):
         """The uint8 N×C×H×W images of a sample grid and its column count (None: no images)."""
         return None
 
+    def grid_row_names(self, class_names: Sequence[str]) -> list[str]:
+        """The label of each row of `grid` (empty: its rows need none); `class_names` are the target's."""
+        return []
+
     def twice_differentiated(self) -> frozenset[str]:
         """Networks whose loss differentiates them twice (gradient penalties): torch.compile
         cannot compile those."""

@@ -3,6 +3,7 @@ from fixed noise, an animated progression at the end, and TensorBoard event file
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 from pathlib import Path
@@ -18,6 +19,7 @@ from .atomic import atomic_write_bytes
 from .data import Target, TargetInfo
 from .data.images import make_grid
 from .errors import ConfigError
+from .grid_labels import grid_scale, label_grid, upscale
 from .recipe import GAN
 from .render import FrameWriter, Task, refresh_renderer, report
 
@@ -36,8 +38,16 @@ def tensorboard_available(mode: str) -> bool:
             raise ConfigError(
                 "train.tensorboard = on needs the tensorboard package: pip install 'gankit[tensorboard]'"
             ) from None
+        _say_tensorboard_missing()
         return False
     return True
+
+
+@functools.cache
+def _say_tensorboard_missing() -> None:
+    """Said once per process: `auto` asks for TensorBoard files where the package is installed."""
+    log.info("no TensorBoard files: the tensorboard package is not installed (pip install 'gankit[tensorboard]'; "
+             "train.tensorboard=off silences this)")  # fmt: skip
 
 
 def write_picture(path: Path, frames: list[np.ndarray], seconds_per_frame: float = 0.2, hold_last: float = 0) -> None:
@@ -66,12 +76,14 @@ def save_grid(images: Tensor, path: Path, cols: int) -> None:
     write_picture(path, [make_grid(images.cpu(), cols)])
 
 
-def save_walk_gif(walks: Tensor, path: Path) -> None:
+def save_walk_gif(walks: Tensor, path: Path, scale: int = 0) -> None:
     """uint8 (paths, steps, C, H, W) latent walks as a GIF: frame t shows every walk at step t,
-    forwards then backwards so that it loops smoothly."""
+    forwards then backwards so that it loops smoothly; enlarged `scale` times (0: automatic)."""
     paths, steps = walks.shape[:2]
     order = list(range(steps)) + list(range(steps - 2, 0, -1))
-    write_picture(path, [make_grid(walks[:, t].cpu(), paths) for t in order], seconds_per_frame=0.12)
+    factor = grid_scale(scale, min(walks.shape[-2:]))
+    frames = [upscale(make_grid(walks[:, t].cpu(), paths), factor) for t in order]
+    write_picture(path, frames, seconds_per_frame=0.12)
 
 
 class Watcher:
@@ -144,9 +156,16 @@ class Watcher:
         grid = make_grid(shown[0].detach().cpu(), shown[1])
         if self.writer is not None:
             self.writer.add_image("samples", grid, step, dataformats="HWC")
-        self.renderers["grid"].submit([(f"grid-{step:08d}.png", lambda: self._write_grid(grid, step))])
+        side = shown[0].shape[-2]
+        self.renderers["grid"].submit([(f"grid-{step:08d}.png", lambda: self._write_grid(grid, step, side))])
 
-    def _write_grid(self, grid: np.ndarray, step: int) -> None:
+    def _write_grid(self, grid: np.ndarray, step: int, side: int) -> None:
+        """The grid enlarged (eval.grid_scale), titled with its iteration and its rows named, as
+        a PNG in grids/ (the frames of progress.gif) and as plots/samples-grid.png."""
+        scale = grid_scale(self.config["eval"].get("grid_scale", 0), side)
+        names = self.gan.grid_row_names(self.info.class_names)
+        # make_grid's tiles: 2 pixels of padding above each image
+        grid = label_grid(upscale(grid, scale), f"iteration {step}", names, (side + 2) * scale, 2 * scale)
         png = encode_picture(".png", [grid])  # encoded once, written twice
         atomic_write_bytes(self.folder / "grids" / f"grid-{step:08d}.png", png)
         atomic_write_bytes(self.plots / "samples-grid.png", png)

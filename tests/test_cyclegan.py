@@ -15,6 +15,7 @@ import gankit
 from gankit.config import resolve
 from gankit.engine import Trainer
 from gankit.errors import GankitError
+from gankit.grid_labels import TITLE_HEIGHT
 from gankit.metrics.scores import GaussianStats, fid
 from gankit.models.cyclegan import ImagePool
 
@@ -119,7 +120,8 @@ def test_cyclegan_trains_on_horse_and_zebra_photos_resumes_and_translates_both_w
     grids = sorted((run / "grids").glob("grid-*.png"))
     assert [g.name for g in grids] == [f"grid-{s:08d}.png" for s in (75, 150, 225, 300)]
     grid = np.asarray(Image.open(grids[-1]))
-    assert grid.shape == (2 + 2 * 66, 2 + 3 * 66, 3)  # rows horse, zebra; input | translation | reconstruction
+    # rows horse, zebra; input | translation | reconstruction; under the iteration
+    assert grid.shape == (TITLE_HEIGHT + 2 + 2 * 66, 2 + 3 * 66, 3)
     loaded = gankit.load(run)
     assert loaded.step == 300 and loaded.domains == ("A", "B")
     for to, source in (("B", "testA"), ("A", "testB")):

@@ -18,6 +18,7 @@ from gankit.config import resolve
 from gankit.data import build_target
 from gankit.engine import Trainer
 from gankit.errors import ConfigError
+from gankit.grid_labels import TITLE_HEIGHT
 from gankit.interpolate import lerp, slerp
 from gankit.metrics.classifier import class_measures
 
@@ -80,9 +81,9 @@ def test_cgan_draws_the_digit_it_is_asked_for(tmp_path, mnist):
         images = loaded.sample(200, seed=digit, label=digit)
         predicted = classifier.probabilities(images).argmax(1)
         assert float((predicted == digit).float().mean()) > 0.5, digit
-    # the grid has one row per digit
+    # the grid has one row per digit (enlarged 3 times, titled, the digits named at the left)
     with Image.open(result.run_dir / "plots" / "samples-grid.png") as grid:
-        assert grid.size[1] == 10 * 30 + 2 and grid.size[0] == 10 * 30 + 2
+        assert grid.size[1] == TITLE_HEIGHT + 3 * (10 * 30 + 2) and grid.size[0] > 3 * (10 * 30 + 2)
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +103,7 @@ def test_run_folder_has_grids_animation_and_tensorboard(mlp_run):
     grids = sorted((mlp_run / "grids").glob("grid-*.png"))
     assert [g.name for g in grids] == [f"grid-{s:08d}.png" for s in (20, 40, 60)]
     with Image.open(grids[0]) as first:
-        assert first.size == (4 * 30 + 2, 4 * 30 + 2)  # seed 003's 4×4 grid
+        assert first.size == (3 * (4 * 30 + 2), TITLE_HEIGHT + 3 * (4 * 30 + 2))  # seed 003's 4×4 grid, enlarged
     with Image.open(mlp_run / "plots" / "progress.gif") as gif:
         assert gif.is_animated and gif.n_frames == 3
     for picture in ("samples", "samples-grid", "losses", "accuracy"):
@@ -138,7 +139,7 @@ def test_sample_grid_folder_and_walks_from_the_cli(mlp_run, tmp_path):
             if frames is None:
                 assert picture.size == (6 * 30 + 2, 3 * 30 + 2)
             else:
-                assert picture.n_frames == frames and picture.size == (3 * 30 + 2, 30 + 2)
+                assert picture.n_frames == frames and picture.size == (3 * (3 * 30 + 2), 3 * (30 + 2))  # enlarged
 
 
 def test_walks_start_and_end_at_their_end_points(mlp_run):
@@ -218,7 +219,7 @@ def test_tensorboard_on_without_the_package_is_a_config_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
     with pytest.raises(ConfigError, match="train.tensorboard = on needs the tensorboard package"):
         Trainer(resolve("ring", overrides=["train.tensorboard=on"]))
-    Trainer(resolve("ring", overrides=["train.tensorboard=auto"]))  # auto quietly goes without
+    Trainer(resolve("ring", overrides=["train.tensorboard=auto"]))  # auto goes without (and says so once)
 
 
 def test_summary_records_image_measures(tmp_path):

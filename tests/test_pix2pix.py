@@ -15,6 +15,7 @@ from PIL import Image
 import gankit
 from gankit.config import resolve
 from gankit.engine import Trainer
+from gankit.grid_labels import TITLE_HEIGHT
 from gankit.metrics.paired import high_frequency_energy, l1
 
 from .conftest import assert_same_tensors, data_dir, resumed_after_a_kill
@@ -82,7 +83,8 @@ def test_pix2pix_learns_facades_and_the_adversarial_term_sharpens(facades):
 def test_translation_run_leaves_grids_of_input_output_target_and_paired_measures(translation_run):
     grid = np.asarray(Image.open(translation_run / "plots" / "samples-grid.png"))
     rows = resolve("pix2pix")["eval"]["grid_rows"]
-    assert grid.shape[0] == rows * 66 + 2 and grid.shape[1] == 3 * 66 + 2  # input | output | target, 64 px + padding
+    # input | output | target, 64 px + padding, under the iteration
+    assert grid.shape[0] == TITLE_HEIGHT + rows * 66 + 2 and grid.shape[1] == 3 * 66 + 2
     records = [json.loads(line) for line in (translation_run / "metrics.jsonl").read_text().splitlines()]
     last = records[-1]
     assert {"eval/l1", "eval/psnr", "eval/ssim", "g_l1", "g_gan", "d_loss"} <= last.keys()

@@ -15,6 +15,7 @@ import gankit
 from gankit.config import resolve
 from gankit.engine import Trainer
 from gankit.errors import GankitError
+from gankit.grid_labels import TITLE_HEIGHT
 from gankit.models.stargan import StarDiscriminator, StarGenerator
 
 from .conftest import data_dir
@@ -88,7 +89,7 @@ def test_multi_label_stargan_trains_translates_to_attribute_sets_and_flips_each_
     assert done.returncode == 0, done.stderr
     run = tmp_path / "runs" / "m"
     grid = np.asarray(Image.open(run / "plots" / "samples-grid.png"))
-    assert grid.shape == (2 + 3 * 30, 2 + 3 * 30, 3)  # input, Red flipped, Inverted flipped
+    assert grid.shape == (TITLE_HEIGHT + 3 * (2 + 3 * 30), 3 * (2 + 3 * 30), 3)  # input, Red flipped, Inverted flipped
     loaded = gankit.load(run)
     assert loaded.domains == ("Red", "Inverted") and loaded.info.multi_label
     x = torch.zeros(2, 3, 28, 28, dtype=torch.uint8)
