@@ -1,4 +1,4 @@
-"""The `gankit` command: train, presets, config, sample, interpolate, translate, eval.
+"""The `gankit` command: train, presets, config, sample, interpolate, translate, eval, export.
 
 Every user error (bad config, data, path or checkpoint) is one line on stderr and exit
 status 2; Ctrl-C during training saves a checkpoint and exits with status 130.
@@ -124,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="evaluation seed (default: the run's eval.seed)")
     p.add_argument("--metrics", help="image metrics, comma-separated: fid, kid, is, pr, dc (default: the run's)")
     p.add_argument("--features", choices=("domain", "inception"), help="feature space of the image metrics")
+
+    p = sub.add_parser("export", help="save a generator as TorchScript, ONNX or pt2 (loads without gankit)")
+    p.add_argument("run", help="run folder, checkpoint or generator.safetensors")
+    p.add_argument("--format", default="torchscript", choices=("torchscript", "onnx", "pt2"),
+                   help="file format (default: torchscript; onnx needs pip install 'gankit[export]')")  # fmt: skip
+    p.add_argument("--out", metavar="FILE", help="where to write it (default: generator.pt/.onnx/.pt2 in the run)")
+    p.add_argument("--batch", type=int, metavar="N", help="fix the batch size to N (default: any batch size)")
     return parser
 
 
@@ -280,6 +287,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_generator
+
+    out = export_generator(args.run, args.out, args.format, args.batch)
+    print(f"wrote the generator of {args.run} as {args.format} to {out}")
+    return 0
+
+
 COMMANDS = {
     "train": cmd_train,
     "presets": cmd_presets,
@@ -288,6 +303,7 @@ COMMANDS = {
     "interpolate": cmd_interpolate,
     "translate": cmd_translate,
     "eval": cmd_eval,
+    "export": cmd_export,
 }
 
 
