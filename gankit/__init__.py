@@ -2,6 +2,7 @@
 
 from .api import LoadedGAN, TrainResult, evaluate, load, resume, train
 from .errors import CheckpointError, ConfigError, DataError, GankitError, RunError
+from .export import export_generator
 
 __version__ = "0.1.0"
 
@@ -14,6 +15,7 @@ __all__ = [
     "RunError",
     "TrainResult",
     "evaluate",
+    "export_generator",
     "load",
     "resume",
     "train",

@@ -247,6 +247,13 @@ class LoadedGAN:
             raise RunError(f"{self.source} does not generate images (its target is {self.config['data']['target']})")
         return images
 
+    def export(self, out: str | Path, format: str = "torchscript", batch: int | None = None) -> Path:
+        """Write the sampling generator to `out` as a file that loads without gankit (torchscript,
+        onnx or pt2): noise (and class ids) in, samples out; see gankit/export.py."""
+        from .export import export_generator
+
+        return export_generator(self, out, format, batch)
+
     def interpolate(
         self,
         steps: int = 10,
@@ -343,9 +350,12 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedGAN:
 
 
 def _load_checkpoint(path: Path, device: torch.device) -> LoadedGAN:
-    """One checkpoint file as a LoadedGAN; its header is checked like a user's config, and the
-    model it describes must be no larger than the weights the file holds."""
-    state = checkpoint.load(path, keys=("gan", "config", "step", "target"))
+    """One checkpoint file (or a run's generator.safetensors: its sampling generator alone) as a
+    LoadedGAN; its header is checked like a user's config, and the model (or generator) it
+    describes must be no larger than the weights the file holds."""
+    generator_only = checkpoint.holds_generator_only(path)
+    keys = ("gan", "config", "step", "target")
+    state = checkpoint.load_generator(path) if generator_only else checkpoint.load(path, keys=keys)
     try:
         step = int(state["step"])
         info = TargetInfo.from_dict(state["target"])
@@ -359,12 +369,17 @@ def _load_checkpoint(path: Path, device: torch.device) -> LoadedGAN:
         raise CheckpointError(f"checkpoint {path} holds an invalid config: {exc}") from None
     stored = sum(t.numel() for t in state["gan"].values() if isinstance(t, Tensor))
     with torch.device("meta"):  # sized without allocating anything
-        needed = sum(t.numel() for t in build_model(config, info).state_dict().values() if isinstance(t, Tensor))
+        model = build_model(config, info)
+        needed = sum(t.numel() for t in (model.sampling_generator if generator_only else model).state_dict().values()
+                     if isinstance(t, Tensor))  # fmt: skip
     if needed > stored:
         raise CheckpointError(f"checkpoint {path}: its config describes a model of {needed:,} values but the file "
                               f"holds {stored:,}; refusing to build it")  # fmt: skip
     gan = build_model(config, info)
-    gan.load_weights(state["gan"], f"checkpoint {path}")
+    if generator_only:
+        checkpoint.load_module(gan.sampling_generator, state["gan"], f"generator file {path}")
+    else:
+        gan.load_weights(state["gan"], f"checkpoint {path}")
     gan.to(device).eval()
     return LoadedGAN(gan, info, config, step, path)
 
@@ -377,6 +392,9 @@ def evaluate(
     features: str | None = None,
 ) -> dict[str, Any]:
     """Recompute a run's measures from its newest checkpoint and write them to eval.json."""
+    if Path(run_dir).is_file():
+        raise RunError(f"{run_dir} is a file; eval takes a run folder (it writes eval.json there): for one checkpoint "
+                       "or generator file use gankit.load(FILE).evaluate()")  # fmt: skip
     loaded = load(run_dir)
     result = loaded.evaluate(n, seed, metrics, features)
     RunDir(run_dir).write_json(EVAL, result)

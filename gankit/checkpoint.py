@@ -5,6 +5,10 @@ and optimiser state dicts, RNG states, counters). `save` splits it into a JSON s
 stored in the safetensors header, and the tensors it refers to; `load` puts it back together.
 Nothing is ever unpickled. Files are written atomically, so a kill leaves the previous
 checkpoint intact.
+
+A run's `generator.safetensors` is the other kind of file: the sampling generator's weights
+alone, with what rebuilding it needs (config, target, step) as strings in the header
+(`save_generator`, `load_generator`); it can be loaded, sampled and exported, not resumed.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import json
 import logging
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import safetensors
 import safetensors.torch
@@ -23,10 +27,16 @@ from torch import Tensor
 from .atomic import atomic_write_bytes, remove_stale_temporaries
 from .errors import CheckpointError
 
+if TYPE_CHECKING:
+    from .data import TargetInfo
+    from .recipe import GAN
+
 FORMAT = "gankit-checkpoint"
+GENERATOR_FORMAT = "gankit-generator"
 VERSION = 1
 log = logging.getLogger("gankit")
 NAME = re.compile(r"^ckpt-(\d{8})\.safetensors$")
+RANGES = {"minus-one-one": "[-1, 1]", "zero-one": "[0, 1]"}  # a target's value range, as people write it
 
 
 def flatten(obj: Any, tensors: dict[str, Tensor], path: str = "") -> Any:
@@ -94,12 +104,86 @@ def load(path: str | Path, device: str | torch.device = "cpu", keys: tuple[str, 
 
 
 def _check_header(path: Path, metadata: dict[str, str]) -> None:
+    if metadata.get("format") == GENERATOR_FORMAT:
+        raise CheckpointError(f"{path} holds only a generator: it can be loaded, sampled and exported (gankit.load, "
+                              "gankit sample, gankit export), not resumed; use the run folder or a checkpoint of "
+                              "its checkpoints/")  # fmt: skip
     if metadata.get("format") != FORMAT or "state" not in metadata:
-        raise CheckpointError(f"{path} is a safetensors file but not a gankit checkpoint")
+        raise CheckpointError(f"{path} is a safetensors file but not a gankit checkpoint (an older gankit wrote "
+                              "generator.safetensors without metadata: load its run folder instead)")  # fmt: skip
     if int(metadata.get("version", 0)) > VERSION:
         raise CheckpointError(
             f"checkpoint {path} has format version {metadata['version']}; this gankit reads up to {VERSION}"
         )
+
+
+def generator_header(gan: GAN, config: dict[str, Any], info: TargetInfo, step: int) -> dict[str, Any]:
+    """What a generator file says about itself (generator.safetensors' metadata, an export's
+    gankit.json): enough to rebuild it, and to feed it without gankit."""
+    from . import __version__  # set by gankit/__init__.py after it has imported this module
+
+    main = gan.generators[0]
+    latent = getattr(gan, "latent", None)  # translation models take images, not noise
+    return {
+        "gankit_version": __version__,
+        "model": config["model"]["name"],
+        "generator": f"ema.{main}" if main in gan.ema else main,
+        "step": step,
+        "latent_dim": latent.dim if latent else None,
+        "latent_kind": latent.kind if latent else None,
+        "num_classes": getattr(gan, "num_classes", 0),
+        "class_names": list(info.class_names),
+        "sample_shape": list(info.shape),
+        "output_range": RANGES.get(info.value_range or "", "unbounded: the target's coordinates"),
+        "config": config,
+        "target": info.to_dict(),
+    }
+
+
+def save_generator(path: str | Path, weights: dict[str, Tensor], header: dict[str, Any]) -> None:
+    """Write a generator's `weights` with `header` (strings kept, anything else as JSON) atomically."""
+    metadata = {"format": GENERATOR_FORMAT, "version": str(VERSION)}
+    metadata.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in header.items()})
+    tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in weights.items()}
+    atomic_write_bytes(path, safetensors.torch.save(tensors, metadata=metadata))
+
+
+def holds_generator_only(path: str | Path) -> bool:
+    """Whether `path` is a generator file written by `save_generator` (False for anything else,
+    which `load` then judges)."""
+    try:
+        with safetensors.safe_open(str(path), framework="pt") as f:
+            return (f.metadata() or {}).get("format") == GENERATOR_FORMAT
+    except Exception:  # not a safetensors file at all: `load` says so
+        return False
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
+    """A generator file as a checkpoint's state would hold it: its weights under "gan" and
+    the JSON fields of its header (config, target, step…) read back."""
+    path = Path(path)
+    try:
+        with safetensors.safe_open(str(path), framework="pt", device=str(device)) as f:
+            metadata = f.metadata() or {}
+            weights = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118  (safe_open is not iterable)
+        if int(metadata.get("version", 0)) > VERSION:
+            raise CheckpointError(f"generator file {path} has format version {metadata['version']}; this gankit "
+                                  f"reads up to {VERSION}")  # fmt: skip
+        state = {k: json.loads(metadata[k]) for k in ("config", "target", "step")}
+    except CheckpointError:
+        raise
+    except Exception as exc:  # safetensors and json raise their own error types for damaged files
+        raise CheckpointError(f"generator file {path} is damaged ({type(exc).__name__}: {exc})") from None
+    return {**state, "gan": weights}
+
+
+def load_module(module: torch.nn.Module, weights: dict[str, Tensor], source: str) -> None:
+    """Load `weights` into `module`, every key present on both sides; else one CheckpointError line."""
+    try:
+        module.load_state_dict(weights)
+    except RuntimeError as exc:  # missing, unexpected or misshapen keys, one per line after a title
+        first = next((line.strip() for line in str(exc).splitlines()[1:] if line.strip()), str(exc))
+        raise CheckpointError(f"{source} does not match this model and config: {first}") from None
 
 
 def _tensor_names(skeleton: Any) -> list[str]:

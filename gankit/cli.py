@@ -1,4 +1,5 @@
-"""The `gankit` command: train, presets, config, sample, interpolate, translate, eval, report, compare.
+"""The `gankit` command: train, presets, config, sample, interpolate, translate, eval, report,
+compare, export.
 
 Every user error (bad config, data, path or checkpoint) is one line on stderr and exit
 status 2; Ctrl-C during training saves a checkpoint and exits with status 130.
@@ -133,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", metavar="RUN", help="two or more run folders")
     p.add_argument("--out", metavar="FILE.html", default="compare.html", help="where the page goes "
                    "(default: compare.html)")  # fmt: skip
+    p = sub.add_parser("export", help="save a generator as TorchScript, ONNX or pt2 (loads without gankit)")
+    p.add_argument("run", help="run folder, checkpoint or generator.safetensors")
+    p.add_argument("--format", default="torchscript", choices=("torchscript", "onnx", "pt2"),
+                   help="file format (default: torchscript; onnx needs pip install 'gankit[export]')")  # fmt: skip
+    p.add_argument("--out", metavar="FILE", help="where to write it (default: generator.pt/.onnx/.pt2 in the run)")
+    p.add_argument("--batch", type=int, metavar="N", help="fix the batch size to N (default: any batch size)")
     return parser
 
 
@@ -305,6 +312,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_generator
+
+    out = export_generator(args.run, args.out, args.format, args.batch)
+    print(f"wrote the generator of {args.run} as {args.format} to {out}")
+    return 0
+
+
 COMMANDS = {
     "train": cmd_train,
     "presets": cmd_presets,
@@ -315,6 +330,7 @@ COMMANDS = {
     "eval": cmd_eval,
     "report": cmd_report,
     "compare": cmd_compare,
+    "export": cmd_export,
 }
 
 

@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import safetensors.torch
 import torch
 from torch import Tensor, nn
 
@@ -393,9 +392,10 @@ class Trainer(IntervalWork):
                             self.health.warnings)  # fmt: skip
         if self.run:  # while the last pictures are drawn
             self.save_checkpoint()
-            safetensors.torch.save_file(
-                {k: v.detach().cpu().contiguous() for k, v in self.gan.sampling_generator.state_dict().items()},
-                str(self.run.path / "generator.safetensors"),
+            checkpoint.save_generator(
+                self.run.path / "generator.safetensors",
+                self.gan.sampling_generator.state_dict(),
+                checkpoint.generator_header(self.gan, self.config, self.info, self.step),
             )
         if self.watcher is not None:
             self.watcher.finish()

@@ -70,7 +70,7 @@ class MLPGenerator(nn.Module):
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         if self.embed is not None:
             z = torch.cat([z, self.embed(labels)], 1)
-        return self.net(z).view(len(z), *self.sample_shape)
+        return self.net(z).unflatten(1, self.sample_shape)  # not view(len(z), …): exports keep the batch free
 
 
 class MeanStd(nn.Module):

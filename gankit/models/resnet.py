@@ -63,7 +63,7 @@ class ResNetGenerator(nn.Module):
         )
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        h = self.linear(z).view(len(z), self.width, self.base, self.base)
+        h = self.linear(z).unflatten(1, (self.width, self.base, self.base))  # exports keep the batch size free
         for block in self.blocks:
             h = block(h, labels) if isinstance(block, GeneratorBlock) else block(h)
         return self.out(h)
