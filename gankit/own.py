@@ -10,6 +10,7 @@ shapes (G's output against the data, D's against one value per sample).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -74,15 +75,15 @@ def bring_your_own(config: dict[str, Any], brought: Brought) -> OwnParts:
         return OwnParts(config, target)
     target = target if target is not None else build_target(config["data"])
     info = TargetInfo.of(target)
-    g_name, G = network(generator, brought.generator_kwargs, "generator")
-    d_name, D = network(discriminator, brought.discriminator_kwargs, "discriminator")
+    g_name, g_kwargs, G = network(generator, brought.generator_kwargs, "generator")
+    d_name, d_kwargs, D = network(discriminator, brought.discriminator_kwargs, "discriminator")
     latent = brought.latent_dim if brought.latent_dim is not None else infer_latent_dim(G)
     section = {
         "name": OWN,
         "generator": g_name,
-        "generator_kwargs": dict(brought.generator_kwargs or {}),
+        "generator_kwargs": g_kwargs,
         "discriminator": d_name,
-        "discriminator_kwargs": dict(brought.discriminator_kwargs or {}),
+        "discriminator_kwargs": d_kwargs,
         "latent_dim": latent,
         "latent": config["model"].get("latent", "normal"),  # the preset's noise
         "conditional": info.num_classes > 0,
@@ -92,10 +93,15 @@ def bring_your_own(config: dict[str, Any], brought: Brought) -> OwnParts:
     return OwnParts(config, target, own_gan(G, D, config, info))
 
 
-def network(spec: Any, kwargs: Mapping[str, Any] | None, key: str) -> tuple[str, nn.Module]:
-    """The importable name of a network and the network: a module (recorded by its class, which
-    must rebuild it from `kwargs`), a class or factory, or its `module:qualname`."""
-    kwargs = dict(kwargs or {})
+def network(spec: Any, kwargs: Mapping[str, Any] | None, key: str) -> tuple[str, dict[str, Any], nn.Module]:
+    """The importable name of a network, its arguments and the network: a module (recorded by its class, which
+    must rebuild it from `kwargs`), a class or factory, or its `module:qualname`. The arguments
+    are used as config.json will give them back (tuples become lists)."""
+    try:
+        kwargs = json.loads(json.dumps(dict(kwargs or {})))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{key}_kwargs must hold plain values (numbers, strings, lists, tables) that config.json "
+                          f"can record: {exc}") from None  # fmt: skip
     if isinstance(spec, nn.Module):
         name = importable_name(type(spec))
         if "<locals>" in name:
@@ -114,7 +120,7 @@ def network(spec: Any, kwargs: Mapping[str, Any] | None, key: str) -> tuple[str,
     if name.startswith("__main__:"):
         log.warning("%s %s is defined in a script or notebook: the run reloads only where it is defined (put it in "
                     "a module, e.g. my_networks.py, to reload it anywhere)", key, name)  # fmt: skip
-    return name, built
+    return name, kwargs, built
 
 
 def check_rebuilds(module: nn.Module, name: str, kwargs: dict[str, Any], key: str) -> None:

@@ -99,6 +99,21 @@ def test_classes_on_a_dataloader_train_resume_with_it_and_reload(tmp_path):
     assert loaded.sample(10, seed=0).shape == (10, 2)
 
 
+def test_a_factory_is_recorded_by_name_with_its_arguments(tmp_path):
+    from .own_networks import make_generator
+
+    quick = {**QUICK, "train.steps": 4, "train.eval_every": 4}
+    result = gankit.train("ring", generator=make_generator, generator_kwargs={"width": 8}, data=gaussian_points(),
+                          discriminator=PointDiscriminator(), runs_dir=tmp_path, overrides=quick)  # fmt: skip
+    model = gankit.load(result.run_dir).config["model"]
+    assert (model["generator"], model["generator_kwargs"]) == ("tests.own_networks:make_generator", {"width": 8})
+    assert model["latent_dim"] == 3  # its first layer's input
+    assert gankit.load(result.run_dir).generator.net[0].weight.shape == (8, 3)
+    with pytest.raises(ConfigError, match=r"^generator_kwargs must hold plain values .*config.json can record"):
+        gankit.train("ring", generator=make_generator, generator_kwargs={"width": torch.tensor(8)},
+                     discriminator=PointDiscriminator(), data=gaussian_points(), runs_dir=tmp_path)  # fmt: skip
+
+
 def test_a_dataloader_resumes_at_the_batch_it_stopped_at():
     loader = DataLoader(TensorDataset(torch.arange(42.0).view(21, 2)), batch_size=3, shuffle=True)
     first = LoaderSource(loader, seed=7, stream="loader", device=torch.device("cpu"))

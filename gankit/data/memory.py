@@ -150,10 +150,15 @@ def dataset_target(dataset: Dataset, what: str) -> PointsData | ImageDataset:
     if n == 0:
         raise DataError(f"{what} is empty")
     pairs = [split_item(dataset[i], what) for i in range(n)]
+    shapes = {tuple(p[0].shape) for p in pairs}
+    if len(shapes) > 1:
+        raise DataError(f"{what}'s items must all have one shape, got {', '.join(map(str, sorted(shapes)[:3]))}")
     x = torch.stack([p[0] for p in pairs])
     labelled = [p[1] is not None for p in pairs]
     if any(labelled) and not all(labelled):
         raise DataError(f"{what}: some items have labels and some not")
+    if all(labelled) and any(p[1].numel() != 1 for p in pairs):  # type: ignore[union-attr]
+        raise DataError(f"{what}: the y of an (x, y) item must be one class id")
     y = torch.stack([p[1].reshape(()) for p in pairs]) if all(labelled) else None  # type: ignore[union-attr]
     return tensor_target(x, y, what)
 

@@ -82,8 +82,12 @@ def _import(module_name: str) -> Any:
 
 
 def importable_name(item: Any) -> str:
-    """`module:qualname` of a class or function."""
-    return f"{item.__module__}:{item.__qualname__}"
+    """`module:qualname` of a class or function; a RunError for other callables (a partial)."""
+    module, qualname = getattr(item, "__module__", None), getattr(item, "__qualname__", None)
+    if not module or not qualname:
+        raise RunError(f"{item!r} has no importable name: give a class or a function defined at the top level of a "
+                       "module (a factory's arguments go in generator_kwargs / discriminator_kwargs)")  # fmt: skip
+    return f"{module}:{qualname}"
 
 
 def build_network(name: str, kwargs: dict[str, Any], key: str) -> nn.Module:
