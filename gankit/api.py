@@ -57,20 +57,39 @@ def train(
     runs_dir: str | Path = "runs",
     name: str | None = None,
     progress: bool = False,
+    generator: Any = None,
+    discriminator: Any = None,
+    data: Any = None,
+    latent_dim: int | None = None,
+    generator_kwargs: Mapping[str, Any] | None = None,
+    discriminator_kwargs: Mapping[str, Any] | None = None,
 ) -> TrainResult:
     """Train a new run from a preset and/or a config dict, config files and overrides.
 
-    The config is validated, and the networks built, before the run folder is created. Without
-    `name`, a taken folder name gets a suffix (`ring-2`); an explicit `name` that is taken is an
-    error, so an existing run is never touched.
+    `generator` and `discriminator` (nn.Modules, classes or factories, or 'module:qualname')
+    replace the preset's networks; `data` (a tensor, Dataset, DataLoader or a folder of images)
+    replaces its data (docs/own-gan.md). The config is validated, and the networks built, before
+    the run folder is created. Without `name`, a taken folder name gets a suffix (`ring-2`); an
+    explicit `name` that is taken is an error, so an existing run is never touched.
     """
     if preset is None and config is None and not config_files:
         from .presets import DEFAULT_PRESET
 
         preset = DEFAULT_PRESET
+    own = None
+    bringing = generator is not None or discriminator is not None or data is not None
+    if bringing:  # the user's networks and/or data (gankit/own.py)
+        from .own import Brought, bring_your_own, folder_overrides
+
+        overrides = folder_overrides(data, overrides)
     resolved = resolve(preset, config_files, overrides, base=dict(config) if config else None)
+    if bringing:
+        brought = Brought(generator, discriminator, data, latent_dim, generator_kwargs, discriminator_kwargs)
+        own = bring_your_own(resolved, brought)
+        resolved = own.config
     group = group_from_environment()
-    trainer = Trainer(resolved, progress=progress and group.main, group=group)
+    trainer = Trainer(resolved, progress=progress and group.main, group=group, gan=own.gan if own else None,
+                      target=own.target if own else None)  # fmt: skip
     if not group.main:  # under torchrun only rank 0 writes a run folder; the others learn its name
         try:
             path = Path(broadcast_text("", group, trainer.device))
@@ -92,14 +111,21 @@ def train(
         trainer.close()
 
 
-def resume(run_dir: str | Path, overrides: Overrides = (), progress: bool = False) -> TrainResult:
-    """Continue a run from its newest checkpoint (overrides may e.g. raise `train.steps`)."""
+def resume(run_dir: str | Path, overrides: Overrides = (), progress: bool = False, data: Any = None) -> TrainResult:
+    """Continue a run from its newest checkpoint (overrides may e.g. raise `train.steps`); a run
+    trained on data given in Python needs that `data` again (it is not saved with the run)."""
     run = RunDir.existing(run_dir)
     config = run.read_config()
     if overrides:
         config = resolve(base=config, overrides=overrides)
+    target = None
+    if data is not None:
+        from .own import resume_data
+
+        target, config = resume_data(data, config)
     group = group_from_environment()
-    trainer = Trainer(config, run if group.main else None, progress=progress and group.main, group=group)
+    trainer = Trainer(config, run if group.main else None, progress=progress and group.main, group=group,
+                      target=target)  # fmt: skip
     if not group.main:  # the other processes read the same checkpoint, and write nothing
         try:
             trainer.restore_latest(run)

@@ -82,6 +82,7 @@ def check_value(
         float: isinstance(value, (int, float)) and not isinstance(value, bool),
         bool: isinstance(value, bool),
         str: isinstance(value, str),
+        dict: isinstance(value, dict) and all(isinstance(k, str) for k in value),  # e.g. constructor kwargs
     }.get(tp)
     if ok is None:
         raise TypeError(f"unsupported config type {tp!r} for {key}")
@@ -205,7 +206,7 @@ def _unknown(key: str, allowed: Sequence[str], section: str = "") -> typing.NoRe
 
 
 def _type_name(tp: Any, article: bool = False) -> str:
-    name = {int: "integer", float: "number", bool: "boolean", str: "string"}.get(tp, str(tp))
+    name = {int: "integer", float: "number", bool: "boolean", str: "string", dict: "table"}.get(tp, str(tp))
     if tp is bool and article:
         return "true or false"
     return f"{'an' if name[0] in 'aeiou' else 'a'} {name}" if article else name

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from . import checkpoint
 from .checks import apply_settings, build_optimizer, check_same_optimisers
-from .data import TargetInfo, build_source, build_target
+from .data import Target, TargetInfo, build_source, build_target
 from .distributed import (
     Group,
     any_process,
@@ -67,10 +67,12 @@ class Trainer(IntervalWork):
         progress: bool = False,
         gan: GAN | None = None,
         group: Group | None = None,
+        target: Target | None = None,
     ) -> None:
-        """`gan` replaces the model the config names (a GAN of one's own on the same engine);
-        `group` is this process's place in data-parallel training (read from torchrun's
-        environment when not given). Only the main process may be given a run folder."""
+        """`gan` replaces the model the config names (a GAN of one's own on the same engine), and
+        `target` the data it names (data given in Python: gankit/data/memory.py); `group` is this
+        process's place in data-parallel training (read from torchrun's environment when not
+        given). Only the main process may be given a run folder."""
         self.config = config
         self.run = run
         self.progress = progress
@@ -80,7 +82,7 @@ class Trainer(IntervalWork):
         if config["train"]["threads"]:
             torch.set_num_threads(config["train"]["threads"])
         seed_everything(config["seed"])
-        self.target = build_target(config["data"])
+        self.target = build_target(config["data"]) if target is None else target
         self.info = TargetInfo.of(self.target)
         if gan is not None:
             gan.apply_spectral_norm(config["model"]["spectral_norm"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..registries import TARGETS
-from . import attributes, domains, images, paired, published, toy  # noqa: F401  (register the targets)
+from . import attributes, domains, images, memory, paired, published, toy  # noqa: F401  (register the targets)
 from .base import DataSource, FixedSource, GroupedSource, StreamSource, Target, TargetInfo, build_source
 
 

@@ -272,11 +272,15 @@ def build_source(
 ) -> DataSource:
     """Batches for the `data` config section.
 
-    A target with groups of data sets (unaligned domains) walks each in its own shuffled epochs;
+    A target with a `batch_source` method makes its own batches (data/memory.py's DataLoader);
+    one with groups of data sets (unaligned domains) walks each in its own shuffled epochs;
     one with a finite data set walks it in shuffled epochs, its stored tensors moved to the
     device once; otherwise `data.size` N > 0 draws a fixed set of N samples, and 0 streams fresh
     samples for every batch.
     """
+    own_source = getattr(target, "batch_source", None)  # a target that brings its batches (a DataLoader)
+    if own_source is not None:
+        return own_source(settings, seed, device, group)
     groups = getattr(target, "groups", None)
     augment = getattr(target, "augment", None)  # a target's own batch augmentation (translation jitter)
     if groups:

@@ -9,7 +9,7 @@ from ..data import TargetInfo
 from ..diversity import packed_shape
 from ..recipe import GAN
 from ..registries import MODELS
-from . import cyclegan, dcgan, mlp, pix2pix, resnet, stargan  # noqa: F401  (register the models)
+from . import cyclegan, dcgan, mlp, own, pix2pix, resnet, stargan  # noqa: F401  (register the models)
 
 
 def build_model(config: dict[str, Any], target: TargetInfo) -> GAN:
