@@ -1,8 +1,19 @@
-"""gankit: train, watch, evaluate and sample generative adversarial networks."""
+"""gankit: train, watch, evaluate and sample generative adversarial networks.
 
-from .api import LoadedGAN, TrainResult, evaluate, load, resume, train
+The API's names are imported on first use (PEP 562), so that `import gankit` and the commands
+that need no networks (`gankit --help`, `presets`, `config --explain`) start without torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import CheckpointError, ConfigError, DataError, GankitError, RunError
 from .export import export_generator
+
+if TYPE_CHECKING:
+    from .api import LoadedGAN, TrainResult, evaluate, load, resume, train
 
 __version__ = "0.1.0"
 
@@ -20,3 +31,16 @@ __all__ = [
     "resume",
     "train",
 ]
+_FROM_API = frozenset({"LoadedGAN", "TrainResult", "evaluate", "load", "resume", "train"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_API:
+        value = getattr(importlib.import_module(".api", __name__), name)
+        globals()[name] = value  # later look-ups are plain attribute reads
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from . import checkpoint
 from .config import resolve
+from .console import reports_to_console, show_progress
 from .data import Target, TargetInfo, build_target
 from .distributed import broadcast_text, group_from_environment
 from .engine import Trainer
@@ -48,6 +49,7 @@ class TrainResult:
         return self.summary.get("measures", {})
 
 
+@reports_to_console
 def train(
     preset: str | None = None,
     *,
@@ -56,7 +58,8 @@ def train(
     overrides: Overrides = (),
     runs_dir: str | Path = "runs",
     name: str | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
+    quiet: bool = False,
     generator: Any = None,
     discriminator: Any = None,
     data: Any = None,
@@ -70,7 +73,9 @@ def train(
     replace the preset's networks; `data` (a tensor, Dataset, DataLoader or a folder of images)
     replaces its data (docs/own-gan.md). The config is validated, and the networks built, before
     the run folder is created. Without `name`, a taken folder name gets a suffix (`ring-2`); an
-    explicit `name` that is taken is an error, so an existing run is never touched.
+    explicit `name` that is taken is an error, so an existing run is never touched. Progress and
+    log lines go to the console (a bar in terminals and notebooks, unless `progress` says
+    otherwise) and a summary at the end; `quiet=True` leaves the console to the caller.
     """
     if preset is None and config is None and not config_files:
         from .presets import DEFAULT_PRESET
@@ -88,8 +93,8 @@ def train(
         own = bring_your_own(resolved, brought)
         resolved = own.config
     group = group_from_environment()
-    trainer = Trainer(resolved, progress=progress and group.main, group=group, gan=own.gan if own else None,
-                      target=own.target if own else None)  # fmt: skip
+    trainer = Trainer(resolved, progress=show_progress(progress, quiet) and group.main, group=group,
+                      gan=own.gan if own else None, target=own.target if own else None)  # fmt: skip
     if not group.main:  # under torchrun only rank 0 writes a run folder; the others learn its name
         try:
             path = Path(broadcast_text("", group, trainer.device))
@@ -111,9 +116,18 @@ def train(
         trainer.close()
 
 
-def resume(run_dir: str | Path, overrides: Overrides = (), progress: bool = False, data: Any = None) -> TrainResult:
+@reports_to_console
+def resume(
+    run_dir: str | Path,
+    overrides: Overrides = (),
+    progress: bool | None = None,
+    *,
+    quiet: bool = False,
+    data: Any = None,
+) -> TrainResult:
     """Continue a run from its newest checkpoint (overrides may e.g. raise `train.steps`); a run
-    trained on data given in Python needs that `data` again (it is not saved with the run)."""
+    trained on data given in Python needs that `data` again (it is not saved with the run). The
+    console shows what `train` shows, unless `quiet=True`."""
     run = RunDir.existing(run_dir)
     config = run.read_config()
     if overrides:
@@ -124,8 +138,8 @@ def resume(run_dir: str | Path, overrides: Overrides = (), progress: bool = Fals
 
         target, config = resume_data(data, config)
     group = group_from_environment()
-    trainer = Trainer(config, run if group.main else None, progress=progress and group.main, group=group,
-                      target=target)  # fmt: skip
+    trainer = Trainer(config, run if group.main else None, progress=show_progress(progress, quiet) and group.main,
+                      group=group, target=target)  # fmt: skip
     if not group.main:  # the other processes read the same checkpoint, and write nothing
         try:
             trainer.restore_latest(run)

@@ -11,12 +11,13 @@ import json
 import types
 import typing
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
-
-import torch
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import ConfigError
 from .schedule import SCHEDULE_KEYS, ScheduleSettings
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _table(value: Any, key: str) -> dict[str, Any]:
@@ -108,6 +109,8 @@ def check_value(
 def check_optimizer(spec: Mapping[str, Any], key: str) -> dict[str, Any]:
     """Validate `{name, **settings}` against the signature of `torch.optim.<name>`, plus the
     learning-rate schedule keys every optimiser table takes (see `gankit/schedule.py`)."""
+    import torch  # here, not at the top: checking the other sections of a config needs no torch
+
     names = optimizer_names()
     name = spec.get("name")
     if name not in names:
@@ -145,6 +148,8 @@ def check_optimizer(spec: Mapping[str, Any], key: str) -> dict[str, Any]:
 
 
 def optimizer_names() -> list[str]:
+    import torch
+
     return sorted(
         n
         for n in dir(torch.optim)
@@ -193,6 +198,8 @@ def apply_settings(optimizer: torch.optim.Optimizer, spec: Mapping[str, Any]) ->
 
 def build_optimizer(spec: Mapping[str, Any], parameters: Any) -> torch.optim.Optimizer:
     """`torch.optim.<name>(parameters, **settings)` from a validated optimiser spec."""
+    import torch
+
     settings = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items() if k not in ("name", *SCHEDULE_KEYS)}
     return getattr(torch.optim, spec["name"])(parameters, **settings)
 

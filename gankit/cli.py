@@ -2,7 +2,9 @@
 compare, export.
 
 Every user error (bad config, data, path or checkpoint) is one line on stderr and exit
-status 2; Ctrl-C during training saves a checkpoint and exits with status 130.
+status 2; Ctrl-C during training saves a checkpoint and exits with status 130. Each command
+imports what it needs (torch, NumPy, the API) inside its function, so that `--help`, `presets`
+and `config --explain` start at once.
 """
 
 from __future__ import annotations
@@ -13,28 +15,33 @@ import io
 import json
 import logging
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-import numpy as np
-from torch import Tensor
-
-from . import __version__, api
-from .atomic import atomic_write_bytes
+from . import __version__
 from .config import resolve
-from .data.images import IMAGE_EXTENSIONS, list_images, read_images
-from .distributed import group_from_environment
-from .divergence import TrainingDiverged
+from .console import install_for_process
 from .errors import GankitError
+from .explain import EXPLAINED, explain
+from .group import group_from_environment
 from .interpolate import WALKS
 from .presets import DEFAULT_PRESET, describe_presets
-from .runtime import TrainingInterrupted, describe
-from .watch import save_grid, save_walk_gif, write_picture
+
+if TYPE_CHECKING:
+    import numpy as np
+    from torch import Tensor
+
+    from .runtime import TrainingInterrupted
 
 log = logging.getLogger("gankit")
 SAMPLE_FORMATS = (".npy", ".csv")
+EPILOG = (
+    "Every setting (a --set KEY=VALUE, or a key of a --config file) is described, with its type, default "
+    "and allowed values, by `gankit config --explain [SECTION]`; sections: " + ", ".join(EXPLAINED) + "."
+)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -68,11 +75,11 @@ def _config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(prog="gankit", description="Train, watch, evaluate and sample GANs.")
+    parser = ArgumentParser(prog="gankit", description="Train, watch, evaluate and sample GANs.", epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"gankit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
 
-    p = sub.add_parser("train", help="train a GAN (a preset, config files and overrides)")
+    p = sub.add_parser("train", help="train a GAN (a preset, config files and overrides)", epilog=EPILOG)
     _config_arguments(p)
     p.add_argument("--name", help="run folder name (default: the preset's; taken names get a -2, -3… suffix)")
     p.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs)")
@@ -82,8 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("presets", help="list the presets")
     p.add_argument("--verbose", "-v", action="store_true", help="also print each preset's full config")
 
-    p = sub.add_parser("config", help="print the resolved, validated config as JSON")
+    p = sub.add_parser("config", help="print the resolved, validated config as JSON", epilog=EPILOG)
     _config_arguments(p)
+    p.add_argument(
+        "--explain",
+        nargs="?",
+        const="",
+        metavar="SECTION",
+        help="instead, describe every key (of SECTION: " + ", ".join(EXPLAINED) + ")",
+    )
 
     p = sub.add_parser("sample", help="generate samples from a trained run")
     p.add_argument("run", help="run folder or checkpoint file")
@@ -144,11 +158,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from . import api
+    from .runtime import describe
+
     progress = not args.quiet and sys.stderr.isatty()
+    # quiet=True: this command has its own handler (main) and prints its own summary, to stdout
     if args.resume:
         if args.preset or args.config or args.name:
             raise GankitError("--resume continues a run with its own config; only --set may be added")
-        result = api.resume(args.resume, args.overrides, progress=progress)
+        result = api.resume(args.resume, args.overrides, progress=progress, quiet=True)
     else:
         result = api.train(
             args.preset or (None if args.config else DEFAULT_PRESET),
@@ -157,6 +175,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             runs_dir=args.runs_dir,
             name=args.name,
             progress=progress,
+            quiet=True,
         )
     if group_from_environment().main:
         print(describe(result.summary))
@@ -174,6 +193,11 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
+    if args.explain is not None:
+        if args.preset or args.config or args.overrides:
+            raise GankitError("config --explain describes every key; it takes no preset, --config or --set")
+        print(explain(args.explain or None))
+        return 0
     preset = args.preset or (None if args.config else DEFAULT_PRESET)
     print(json.dumps(resolve(preset, args.config, args.overrides), indent=2))
     return 0
@@ -207,6 +231,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if out is not None and not out.suffix and out.exists() and not out.is_dir():
         raise GankitError(f"--out {out} is a file; images go to a folder (or give .npy/.csv for arrays)")
     grid = _png_path("--grid", Path(args.grid)) if args.grid else None
+    from . import api
+    from .watch import save_grid
+
     loaded = api.load(args.run)
     samples = loaded.sample(args.n, args.seed, args.label)
     if grid is not None:
@@ -222,6 +249,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def write_array(samples: np.ndarray, out: Path) -> None:
+    import numpy as np
+
+    from .atomic import atomic_write_bytes
+
     buffer = io.BytesIO()
     if out.suffix.lower() == ".npy":
         np.save(buffer, samples, allow_pickle=False)
@@ -232,6 +263,8 @@ def write_array(samples: np.ndarray, out: Path) -> None:
 
 def write_images(images: Tensor, folder: Path, names: Sequence[Path] = ()) -> int:
     """One PNG per image in `folder` (created if needed), under `names` or 000000.png, 000001.png…"""
+    from .watch import write_picture
+
     for i, image in enumerate(images.cpu()):
         path = folder / (names[i] if names else f"{i:06d}.png")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -243,6 +276,9 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     out = _png_path("--out", Path(args.out), (".png", ".gif"))
     _positive("--steps", args.steps)
     _positive("--paths", args.paths)
+    from . import api
+    from .watch import save_grid, save_walk_gif
+
     loaded = api.load(args.run)
     walks = loaded.interpolate(args.steps, args.paths, args.mode, args.seed, args.label)
     images = loaded.to_images(walks.flatten(0, 1)).view(args.paths, args.steps, *walks.shape[2:])
@@ -255,6 +291,9 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
+    from . import api
+    from .data.images import IMAGE_EXTENSIONS, list_images, read_images
+
     source, out = Path(args.input), Path(args.out)
     if not source.exists():
         raise GankitError(f"--input {source} does not exist (expected an image file or a folder of images)")
@@ -285,6 +324,8 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from . import api
+
     _positive("--n", args.n)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     result = api.evaluate(args.run, args.n, args.seed, metrics, args.features)
@@ -334,32 +375,28 @@ COMMANDS = {
 }
 
 
+def _training_interrupted() -> type[TrainingInterrupted]:
+    """runtime.TrainingInterrupted, looked up only when an exception gets that far (runtime
+    imports torch; an except clause's class is evaluated only then)."""
+    from .runtime import TrainingInterrupted
+
+    return TrainingInterrupted
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    if not log.handlers:
-        group = group_from_environment()
-        handler = logging.StreamHandler(sys.stderr)
-        prefix = f"gankit[rank {group.rank}]" if group.distributed else "gankit"
-        handler.setFormatter(logging.Formatter(f"{prefix}: %(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO if group.main else logging.WARNING)  # under torchrun rank 0 reports
-        log.propagate = False
+    install_for_process()  # under torchrun rank 0 reports
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except TrainingDiverged as exc:
-        print(f"gankit: error: {exc}", file=sys.stderr)
-        return TrainingDiverged.exit_status
     except GankitError as exc:
         print(f"gankit: error: {exc}", file=sys.stderr)
-        return 2
-    except TrainingInterrupted as exc:
-        if exc.run is not None:  # the process that wrote the checkpoint (rank 0 under torchrun)
-            print(f"gankit: {exc} and saved a checkpoint; continue with: gankit train --resume {exc.run}",
-                  file=sys.stderr)  # fmt: skip
-        return 130
+        return getattr(exc, "exit_status", 2)  # TrainingDiverged: 3
     except KeyboardInterrupt:  # before training started, or a second Ctrl-C: nothing half-written is kept
         print("gankit: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader left early (`gankit config --explain | head`): nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # keeps the flush at exit quiet
+        return 1
     except OSError as exc:  # the environment: a full disk, a read-only folder, a path that cannot be written
         print(f"gankit: error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
@@ -367,6 +404,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("gankit: error: not enough memory for what was asked (fewer samples, a smaller batch or model)",
               file=sys.stderr)  # fmt: skip
         return 2
+    except _training_interrupted() as exc:
+        if exc.run is not None:  # the process that wrote the checkpoint (rank 0 under torchrun)
+            print(f"gankit: {exc} and saved a checkpoint; continue with: gankit train --resume {exc.run}",
+                  file=sys.stderr)  # fmt: skip
+        return 130
 
 
 def describe_os_error(exc: OSError) -> str:

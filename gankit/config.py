@@ -20,11 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import data, models  # noqa: F401  (importing them fills the registries)
 from .checks import _table, _unknown, check_optimizer, check_table
 from .errors import ConfigError
-from .losses import OBJECTIVES
-from .registries import MODELS, TARGETS
 from .schedule import SCHEDULE_KEYS
 from .settings import BEST_MEASURES, list_setting, setting
 
@@ -161,14 +158,19 @@ DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 DEVICE_VARIABLE = "GANKIT_DEVICE"  # the default of `device` where a config does not say
 
 
-def _registries() -> dict[str, Any]:
-    """Registries by the name used in `choices_from`."""
+def registries() -> dict[str, Any]:
+    """Registries by the name used in `choices_from`. The modules that fill them build networks
+    and so import torch: they are imported on first use, which keeps `import gankit.config` light."""
+    from . import data, models  # noqa: F401  (importing them fills the registries)
+    from .losses import OBJECTIVES
+    from .registries import MODELS, TARGETS
+
     return {"target": TARGETS, "model": MODELS, "objective": OBJECTIVES}
 
 
 def model_players(model_name: str) -> tuple[str, ...]:
     """The player names a model declares (its `optim.<player>` tables)."""
-    return tuple(MODELS.get(model_name, "model.name").meta.get("players", DEFAULT_PLAYERS))
+    return tuple(registries()["model"].get(model_name, "model.name").meta.get("players", DEFAULT_PLAYERS))
 
 
 def default_optimizer() -> dict[str, Any]:
@@ -298,7 +300,7 @@ def _drop_other_players(layers: Sequence[Config]) -> None:
     does not have are dropped (a preset's optim.D and optim.G under a model whose players have
     other names); what the choosing layer and later ones say is kept, and checked."""
     choosing = [i for i, layer in enumerate(layers) if "name" in _get(layer, ("model",))]
-    if not choosing or _get(layers[choosing[-1]], ("model",))["name"] not in MODELS:
+    if not choosing or _get(layers[choosing[-1]], ("model",))["name"] not in registries()["model"]:
         return
     players = model_players(_get(layers[choosing[-1]], ("model",))["name"])
     for layer in layers[: choosing[-1]]:
@@ -344,7 +346,7 @@ def validate(config: Mapping[str, Any]) -> Config:
     """Check every key, type and range; return the complete config with defaults filled in."""
     if not isinstance(config, Mapping):
         raise ConfigError(f"a config must be a table of settings, got {type(config).__name__}")
-    registries = _registries()
+    tables = registries()
     allowed_top = [f.name for f in dataclasses.fields(RootSettings)] + [*SECTIONS, "optim"]
     for key in config:
         if key not in allowed_top:
@@ -360,12 +362,12 @@ def validate(config: Mapping[str, Any]) -> Config:
         values = _table(config.get(section, {}), section)
         selector = SELECTORS.get(section)
         if selector is None:
-            out[section] = check_table(values, schema, section, registries)
+            out[section] = check_table(values, schema, section, tables)
             continue
-        common = check_table({k: v for k, v in values.items() if k == selector}, schema, section, registries)
-        entry = registries[_kind(section)].get(common[selector], f"{section}.{selector}")
+        common = check_table({k: v for k, v in values.items() if k == selector}, schema, section, tables)
+        entry = tables[_kind(section)].get(common[selector], f"{section}.{selector}")
         schemas = [schema] + ([entry.params] if entry.params else [])
-        out[section] = check_table(values, schemas, section, registries)
+        out[section] = check_table(values, schemas, section, tables)
     _check_best(out["eval"])
     optim = _table(config.get("optim", {}), "optim")
     players = model_players(out["model"]["name"])

@@ -1,9 +1,15 @@
-"""Latent walks: straight lines or great-circle arcs between noise vectors."""
+"""Latent walks: straight lines or great-circle arcs between noise vectors.
+
+Written with tensor methods only, so that the command line can offer the walks' names
+without importing torch.
+"""
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 def lerp(z0: Tensor, z1: Tensor, t: Tensor) -> Tensor:
@@ -19,11 +25,11 @@ def slerp(z0: Tensor, z1: Tensor, t: Tensor) -> Tensor:
     would cut through the low-density middle of the ball. Nearly parallel pairs fall back to lerp.
     """
     z0n, z1n = z0 / z0.norm(dim=-1, keepdim=True), z1 / z1.norm(dim=-1, keepdim=True)
-    omega = torch.arccos((z0n * z1n).sum(-1, keepdim=True).clamp(-1.0, 1.0))
-    sin_omega = torch.sin(omega)
+    omega = (z0n * z1n).sum(-1, keepdim=True).clamp(-1.0, 1.0).arccos()
+    sin_omega = omega.sin()
     t = t.view(-1, *([1] * z0.dim()))
-    arc = (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / sin_omega.clamp_min(1e-8)
-    return torch.where(sin_omega.abs() < 1e-6, lerp(z0, z1, t.flatten()), arc)
+    arc = (((1 - t) * omega).sin() * z0 + (t * omega).sin() * z1) / sin_omega.clamp_min(1e-8)
+    return lerp(z0, z1, t.flatten()).where(sin_omega.abs() < 1e-6, arc)
 
 
 WALKS = {"linear": lerp, "slerp": slerp}

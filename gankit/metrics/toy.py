@@ -1,16 +1,20 @@
-"""Distances and mode counts for low-dimensional targets, computed in float64."""
+"""Distances and mode counts for low-dimensional targets, computed in float64.
+
+SciPy is imported where it is used: it takes about a second to import, and the modules that
+import these measures (the toy targets) are imported whenever a config is validated.
+"""
 
 from __future__ import annotations
 
 import numpy as np
-import scipy.spatial.distance
-import scipy.stats
 import torch
 from torch import Tensor
 
 
 def wasserstein_1d(values: Tensor | np.ndarray, reference: Tensor | np.ndarray) -> float:
     """Wasserstein-1 distance between two 1-D empirical distributions (SciPy's exact formula)."""
+    import scipy.stats
+
     return float(scipy.stats.wasserstein_distance(_numpy(values).ravel(), _numpy(reference).ravel()))
 
 
@@ -37,6 +41,8 @@ def energy_distance(a: Tensor, b: Tensor) -> float:
 
     In one dimension this is SciPy's `energy_distance`; it is zero only for equal distributions.
     """
+    import scipy.spatial.distance
+
     a, b = _numpy(a.flatten(1)), _numpy(b.flatten(1))
     cross = scipy.spatial.distance.cdist(a, b).mean()
     # each pair within a set once (pdist), the zero diagonal counted as the V-statistic does
