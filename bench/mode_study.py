@@ -16,7 +16,7 @@ import json
 import logging
 import statistics
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 # name → (preset, overrides); the protocol needs 2,500 evaluation samples; one evaluation, at the end
@@ -62,16 +62,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--only", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--only", nargs="*", default=list(VARIANTS))
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=PRESET:KEY=VALUE,...",
+                        help="a variant of your own (repeatable), e.g. 'g=grid:model.pack=2,loss.r1=0.1'")  # fmt: skip
     parser.add_argument("--steps", type=int, help="train.steps (default: the presets')")
     parser.add_argument("--set", action="append", default=[], help="an override added to every variant")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("mode_study.json"))
     args = parser.parse_args()
+    for spec in args.variant:
+        name, _, rest = spec.partition("=")
+        preset, _, settings = rest.partition(":")
+        VARIANTS[name] = (preset, [kv for kv in settings.split(",") if kv])
+        args.only.append(name)
+    args.only = [n for n in args.only if n in VARIANTS]
     extra = args.set + ([f"train.steps={args.steps}"] if args.steps else [])
     jobs = [(n, VARIANTS[n][0], [*VARIANTS[n][1], *extra], s) for n in args.only for s in range(args.seeds)]
+    rows = []
     with ProcessPoolExecutor(args.workers) as pool:
-        rows = list(pool.map(run_one, jobs))
-    args.out.write_text(json.dumps({"extra": extra, "rows": rows}, indent=1))
+        for done in as_completed([pool.submit(run_one, job) for job in jobs]):
+            rows.append(done.result())  # written as they come, so a long study can be read early
+            print(json.dumps(rows[-1]), flush=True)
+            args.out.write_text(json.dumps({"extra": extra, "rows": rows}, indent=1))
     for name in args.only:
         print(summarise(rows, name))
         print("   per seed (modes/high quality):",

@@ -10,10 +10,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .errors import CheckpointError, ConfigError, DataError, GankitError, RunError
-from .export import export_generator
 
 if TYPE_CHECKING:
     from .api import LoadedGAN, TrainResult, evaluate, load, resume, train
+    from .export import export_generator
 
 __version__ = "0.1.0"
 
@@ -31,12 +31,15 @@ __all__ = [
     "resume",
     "train",
 ]
-_FROM_API = frozenset({"LoadedGAN", "TrainResult", "evaluate", "load", "resume", "train"})
+_LAZY = {  # public name → the module that defines it
+    **dict.fromkeys(("LoadedGAN", "TrainResult", "evaluate", "load", "resume", "train"), ".api"),
+    "export_generator": ".export",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _FROM_API:
-        value = getattr(importlib.import_module(".api", __name__), name)
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
         globals()[name] = value  # later look-ups are plain attribute reads
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -117,7 +117,7 @@ def check_optimizer(spec: Mapping[str, Any], key: str) -> dict[str, Any]:
         raise ConfigError(f"{key}.name must be a torch.optim optimiser ({', '.join(names)}); got {name!r}")
     schedule = check_table({k: v for k, v in spec.items() if k in SCHEDULE_KEYS}, ScheduleSettings, key)
     spec = {k: v for k, v in spec.items() if k not in SCHEDULE_KEYS}
-    params = _optimizer_defaults(getattr(torch.optim, name))
+    params = optimizer_defaults(getattr(torch.optim, name))
     out: dict[str, Any] = {"name": name}
     filled = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items() if _plain(v)}
     for arg, value in {**filled, **spec}.items():
@@ -166,7 +166,7 @@ def _plain(value: Any) -> bool:
     return isinstance(value, (bool, int, float))
 
 
-def _optimizer_defaults(cls: type) -> dict[str, Any]:
+def optimizer_defaults(cls: type) -> dict[str, Any]:
     """Keyword settings of a torch.optim class and their defaults."""
     kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     return {

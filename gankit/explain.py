@@ -52,11 +52,11 @@ def _optim() -> str:
     """Each player's optimiser table: torch.optim's class and its keyword arguments, and the schedule."""
     import torch
 
-    from .checks import _optimizer_defaults, check_optimizer, optimizer_names
+    from .checks import optimizer_defaults, check_optimizer, optimizer_names
 
     default = default_optimizer()
     filled = check_optimizer(default, "optim.<player>")
-    arguments = {**_optimizer_defaults(getattr(torch.optim, default["name"])), **filled}
+    arguments = {**optimizer_defaults(getattr(torch.optim, default["name"])), **filled}
     lines = [
         "[optim] one table per player of the model: optim.D and optim.G (a model may name others)",
         f"optim.<player>.name  string, default {_literal(default['name'])}, one of: {', '.join(optimizer_names())}",

@@ -51,7 +51,8 @@ def test_modules_on_a_tensor_train_reload_and_sample_the_same(tmp_path):
     result = gankit.train("ring", generator=G, discriminator=D, data=gaussian_points(), runs_dir=tmp_path,
                           overrides=QUICK)  # fmt: skip
     config = json.loads((result.run_dir / "config.json").read_text())
-    assert config["model"] | {"spectral_norm": "none"} == {
+    assert config["model"] | {"spectral_norm": "none", "pack": 1} == {
+        "pack": 1,
         "name": "own", "spectral_norm": "none", "generator": "tests.own_networks:PointGenerator",
         "generator_kwargs": {}, "discriminator": "tests.own_networks:PointDiscriminator",
         "discriminator_kwargs": {}, "latent_dim": 4, "latent": "normal", "conditional": False,

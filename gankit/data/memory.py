@@ -47,7 +47,8 @@ def memory(s: dict) -> Any:
     shape = "×".join(map(str, s["shape"])) or "?"
     count = f"{s['samples']:,} samples" if s["samples"] else "samples"
     raise DataError(f"this run trained on data given in Python (a {s['kind']} of {count} of shape {shape}), which "
-                    "is not saved with the run: give it again, gankit.resume(run, data=…)")  # fmt: skip
+                    "is not saved with the run: resume it in Python with gankit.resume(run, data=…); loading "
+                    "and sampling need no data, evaluating it needs the data loaded in Python")  # fmt: skip
 
 
 # --------------------------------------------------------------------------- tensors and datasets
@@ -193,7 +194,7 @@ class LoaderData:
         if group.distributed:
             raise ConfigError("a DataLoader cannot be shared out among torchrun processes by gankit: give a tensor "
                               "or a Dataset, or train in one process")  # fmt: skip
-        return LoaderSource(self.loader, seed, "loader", device, self.pool.value_range)
+        return LoaderSource(self.loader, seed, "loader", device, self.pool.value_range, self.num_classes)
 
     def decode(self, stored: Tensor) -> Tensor:
         return self.pool.decode(stored)
@@ -214,7 +215,8 @@ class LoaderData:
 class LoaderSource:
     """Batches from a DataLoader, on the device, counted in passes (epochs) and batches.
 
-    A shuffling loader (a RandomSampler) is reseeded from (seed, epoch) at each pass, so a run
+    A shuffling loader (a RandomSampler) is reseeded from (seed, epoch) at each pass (its
+    sampler's `generator` is replaced, and stays so after the run), so a run
     sees the same batches every time; a resume restarts the interrupted pass and skips what it
     had given (exact unless the loader's transforms draw random numbers of their own). `position`
     counts the loader's batches, the skipped smaller ones too.
@@ -223,9 +225,15 @@ class LoaderSource:
     graph_safe = False
 
     def __init__(
-        self, loader: DataLoader, seed: int, stream: str, device: torch.device, value_range: str | None = None
+        self,
+        loader: DataLoader,
+        seed: int,
+        stream: str,
+        device: torch.device,
+        value_range: str | None = None,
+        num_classes: int = 0,
     ) -> None:
-        self.loader, self.device, self.value_range = loader, device, value_range
+        self.loader, self.device, self.value_range, self.num_classes = loader, device, value_range, num_classes
         self.seed = derive_seed(seed, stream)
         self.epoch, self.position = 0, 0
         self._batches: Any = None
@@ -274,6 +282,10 @@ class LoaderSource:
             x = x.float()
         batch = {"x": x}
         if y is not None:
+            if self.num_classes and y.device.type == "cpu" and int(y.max()) >= self.num_classes:
+                raise DataError(f"the DataLoader gave class {int(y.max())}, but its first batches (the reference pool) "
+                                f"held classes 0–{self.num_classes - 1}: put every class in the pool "
+                                "(a larger eval.n_samples, or a shuffling loader)")  # fmt: skip
             batch["y"] = y.to(self.device, torch.long, non_blocking=True).flatten()
         return batch
 
@@ -284,11 +296,13 @@ class LoaderSource:
         self.epoch, position = int(state["epoch"]), int(state["position"])
         self._start()
         for _ in range(position):  # the batches this pass had already given
-            next(self._batches)
+            if next(self._batches, None) is None:
+                raise DataError(f"the DataLoader given has fewer batches in a pass than the run had read ({position}): "
+                                "give the one the run trained on")  # fmt: skip
         self.position = position
 
 
-def describe(data: Any) -> str:
+def describe_data(data: Any) -> str:
     """What a user's data object is, for an error line."""
     shape = f" of shape {tuple(data.shape)}" if isinstance(data, Tensor) else ""
     return f"{type(data).__module__}.{type(data).__qualname__}{shape}"
@@ -307,7 +321,7 @@ def user_target(data: Any, batch_size: int, reference: int, seed: int) -> tuple[
         target, kind = dataset_target(data, "data"), "dataset"
     else:
         raise DataError(f"data must be a tensor, a torch Dataset, a DataLoader or a folder of images (a path); got "
-                        f"{describe(data)}")  # fmt: skip
+                        f"{describe_data(data)}")  # fmt: skip
     samples = 0 if kind == "dataloader" else len(target.dataset["x"])
     section = {"target": MEMORY, "kind": kind, "shape": list(target.shape), "samples": samples,
                "value_range": target.value_range or ""}  # fmt: skip

@@ -105,6 +105,9 @@ def build_network(name: str, kwargs: dict[str, Any], key: str) -> nn.Module:
 def own_gan(generator: nn.Module, discriminator: nn.Module, config: dict[str, Any], target: TargetInfo) -> StandardGAN:
     """The standard game (conditional for labelled data) of the config, played by these networks."""
     m = config["model"]
+    if m["pack"] > 1:  # build_model would pack a D rebuilt for a wider input, which a user's class cannot be
+        raise ConfigError(f"model.pack = {m['pack']} needs a discriminator gankit builds for packs; your own "
+                          "discriminator judges single samples (use model.pack = 1, or pack inside your D)")  # fmt: skip
     latent_kind: LatentKind = m["latent"]
     classes = class_count(m, target)
     return StandardGAN.from_config(
