@@ -326,10 +326,14 @@ class LoadedGAN:
         seed: int | None = None,
         metrics: Sequence[str] | None = None,
         features: str | None = None,
+        n_real: int | None = None,
+        inception_resize: str | None = None,
     ) -> dict[str, Any]:
         """The target's measures and the image metrics of the run's config, with the training-time
-        protocol unless `n`, `seed`, `metrics` (fid, kid, is, pr, dc) or `features` say otherwise."""
-        overrides = {f"eval.{k}": v for k, v in {"metrics": metrics, "features": features}.items() if v is not None}
+        protocol unless `n`, `seed`, `metrics` (fid, kid, is, pr, dc), `features`, `n_real` (real
+        images in the reference) or `inception_resize` (tensorflow, pytorch) say otherwise."""
+        asked = {"metrics": metrics, "features": features, "n_real": n_real, "inception_resize": inception_resize}
+        overrides = {f"eval.{k}": v for k, v in asked.items() if v is not None}
         ev = resolve(base=self.config, overrides=overrides)["eval"] if overrides else self.config["eval"]
         n = ev["n_samples"] if n is None else check_count("n", n)
         seed = ev["seed"] if seed is None else check_seed(seed)
@@ -430,12 +434,14 @@ def evaluate(
     seed: int | None = None,
     metrics: Sequence[str] | None = None,
     features: str | None = None,
+    n_real: int | None = None,
+    inception_resize: str | None = None,
 ) -> dict[str, Any]:
     """Recompute a run's measures from its newest checkpoint and write them to eval.json."""
     if Path(run_dir).is_file():
         raise RunError(f"{run_dir} is a file; eval takes a run folder (it writes eval.json there): for one checkpoint "
                        "or generator file use gankit.load(FILE).evaluate()")  # fmt: skip
     loaded = load(run_dir)
-    result = loaded.evaluate(n, seed, metrics, features)
+    result = loaded.evaluate(n, seed, metrics, features, n_real, inception_resize)
     RunDir(run_dir).write_json(EVAL, result)
     return result

@@ -139,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="evaluation seed (default: the run's eval.seed)")
     p.add_argument("--metrics", help="image metrics, comma-separated: fid, kid, is, pr, dc (default: the run's)")
     p.add_argument("--features", choices=("domain", "inception"), help="feature space of the image metrics")
+    p.add_argument("--n-real", type=int, help="real images in the reference statistics (default: the run's "
+                   "eval.n_real; 0: all, up to 50,000)")  # fmt: skip
+    p.add_argument("--inception-resize", choices=("tensorflow", "pytorch"),
+                   help="resize in front of the FID Inception (default: the run's eval.inception_resize)")  # fmt: skip
 
     p = sub.add_parser("report", help="one self-contained HTML page of a run: curves, pictures, measures, config")
     p.add_argument("run", help="run folder")
@@ -328,7 +332,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     _positive("--n", args.n)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
-    result = api.evaluate(args.run, args.n, args.seed, metrics, args.features)
+    result = api.evaluate(args.run, args.n, args.seed, metrics, args.features, args.n_real, args.inception_resize)
     print(f"{args.run} at iteration {result['step']} ({result['n_samples']} samples, seed {result['seed']}):")
     for key, value in result["measures"].items():
         print(f"  {key:<18} {value:.6g}" if isinstance(value, float) else f"  {key:<18} {value}")

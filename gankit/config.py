@@ -96,6 +96,12 @@ class EvalSettings:
     features: str = setting("domain", "feature space of the image metrics: domain (the dataset's classifier) or "
                             "inception (FID Inception-v3)", choices=("domain", "inception"))  # fmt: skip
     n_real: int = setting(0, "real images for the reference statistics (0: the run's data, up to 50,000)", min=0)
+    inception_resize: str = setting(
+        "tensorflow",
+        "resize in front of the FID Inception: tensorflow (TF1 bilinear as TTUR and torch-fidelity, comparable "
+        "with published FIDs) or pytorch (F.interpolate as pytorch-fid; gankit's numbers before this setting)",
+        choices=("tensorflow", "pytorch"),
+    )
     best: str = setting("", "keep checkpoints/best.safetensors at the best value of this measure (e.g. fid)",
                         choices=("", *sorted(BEST_MEASURES)))  # fmt: skip
     digits: bool = setting(

