@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", metavar="FILE.png", help="images as one PNG grid")
     p.add_argument("--cols", type=int, help="columns of the grid (default: about √n)")
     p.add_argument("--class", type=int, dest="label", metavar="K", help="class to generate (conditional runs)")
-    p.add_argument("--seed", type=int, help="seed of the noise (default: random)")
+    p.add_argument("--seed", type=int, help="seed of the noise (default: drawn and printed)")
 
     p = sub.add_parser("interpolate", help="latent walks of a trained image run, to PNG or GIF")
     p.add_argument("run", help="run folder or checkpoint file")
@@ -239,7 +239,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from .watch import save_grid
 
     loaded = api.load(args.run)
-    samples = loaded.sample(args.n, args.seed, args.label)
+    seed = args.seed
+    if seed is None:  # drawn here, so that it can be said, and the samples repeated
+        from .rng import draw_seed
+
+        seed = draw_seed()
+        print(f"seed {seed} (pass --seed {seed} to repeat)")
+    samples = loaded.sample(args.n, seed, args.label)
     if grid is not None:
         save_grid(loaded.to_images(samples), grid, args.cols or math.ceil(math.sqrt(args.n)))
         print(f"wrote a grid of {args.n} images to {grid}")
@@ -337,7 +343,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for key, value in result["measures"].items():
         print(f"  {key:<18} {value:.6g}" if isinstance(value, float) else f"  {key:<18} {value}")
     if result["protocol"]:
-        print(f"  protocol: {json.dumps(result['protocol'])}")
+        print(f"  protocol: {json.dumps(result['protocol'], ensure_ascii=False)}")
     return 0
 
 

@@ -274,15 +274,19 @@ def resolve(
     overrides: Sequence[str] | Mapping[str, Any] = (),
     base: Config | None = None,
 ) -> Config:
-    """The validated, complete config: preset (or `base`) ← files ← overrides."""
+    """The validated, complete config: preset (or `base`) ← files ← overrides. A preset named
+    in a file (`preset = "grid"`) is taken as if it had been given here; the last file naming
+    one wins, and a different preset given here as well is a ConfigError."""
     from .presets import get_preset
 
+    loaded = [(Path(f), load_file(f)) for f in files]
+    preset = _chosen_preset(preset, loaded)
     layers: list[Config] = []
     if base is not None:
         layers.append(base)
     if preset:
         layers.append({"preset": preset, "name": preset, **get_preset(preset)})
-    layers += [load_file(f) for f in files]
+    layers += [layer for _, layer in loaded]
     layers.append(parse_overrides(overrides))
 
     # When a later layer picks another target, model or optimiser, earlier layers' settings
@@ -299,6 +303,20 @@ def resolve(
     for layer in layers:
         merged = merge(merged, layer)
     return validate(merged)
+
+
+def _chosen_preset(given: str | None, files: Sequence[tuple[Path, Config]]) -> str | None:
+    """The preset to start from: `given`, else the one the last config file naming one names."""
+    named = [(path, layer["preset"]) for path, layer in files if layer.get("preset")]
+    if not named:
+        return given
+    path, preset = named[-1]
+    if not isinstance(preset, str):
+        raise ConfigError(f"config file {path}: preset must be a preset's name (see `gankit presets`), got {preset!r}")
+    if given and given != preset:
+        raise ConfigError(f"preset {given!r} was given, but config file {path} names preset {preset!r}; "
+                          "name one preset (drop it from the file or from the command)")  # fmt: skip
+    return preset
 
 
 def _drop_other_players(layers: Sequence[Config]) -> None:

@@ -108,7 +108,7 @@ class Trainer(IntervalWork):
         train = config["train"]
         self.finite = FiniteWatch(self.optimizers, self.device, train["nonfinite"] == "skip", train["max_skips"])
         self.precision = Precision(config["train"]["precision"], self.device, self.optimizers)
-        self.health = HealthMonitor(self.gan.accuracy_meaningful(), settle_after=config["train"]["steps"] // 5)
+        self.health = HealthMonitor.for_run(config, self.gan.accuracy_meaningful(), self.target.picture)
         self.noise_rng = make_generator(self.device, config["seed"], "noise")
         self.means = RunningMeans()
         self.grad_stride = max(1, train["log_every"] // GRAD_NORM_SAMPLES)
@@ -239,6 +239,7 @@ class Trainer(IntervalWork):
         self._clock = (time.perf_counter(), self.step)
         self._checked = self.step  # the iteration up to which updates were checked to be finite
         self._started = time.perf_counter() - self.elapsed
+        self._first_step, self._earlier_seconds = self.step, self.elapsed  # what earlier processes trained
         if self.run is not None and self.watcher is None:
             self.watcher = Watcher(
                 self.run.path, self.gan, self.target, self.info, self.config, self.tensorboard, self.step
@@ -391,7 +392,8 @@ class Trainer(IntervalWork):
         """Final checkpoint, generator weights, pictures and summary."""
         seconds = self._now() if hasattr(self, "_started") else self.elapsed
         summary = summarise(self.records, self.run.path if self.run else None, self.step, seconds, self.device,
-                            self.health.warnings)  # fmt: skip
+                            self.health.warnings, getattr(self, "_first_step", self.step),
+                            getattr(self, "_earlier_seconds", self.elapsed))  # fmt: skip
         if self.run:  # while the last pictures are drawn
             self.save_checkpoint()
             checkpoint.save_generator(

@@ -4,8 +4,10 @@ Each objective maps raw discriminator outputs ("logits") to a D loss and a G los
 values both losses take at the ideal equilibrium (where D cannot tell real from generated),
 drawn on the plots. `threshold` is the output above which D calls a sample real (for the
 accuracy it logs); `critic` marks objectives whose D is a critic, not a classifier, for which
-the engine also logs the Wasserstein estimate E[D(x)] − E[D(G(z))]; `paired` marks relativistic
-objectives, whose G loss compares its samples' logits with a real batch's.
+the engine also logs the Wasserstein estimate E[D(x)] − E[D(G(z))]; `saturates` marks those
+whose G loss goes flat when D wins (the health warning then suggests the non-saturating one);
+`paired` marks relativistic objectives, whose G loss compares its samples' logits with a real
+batch's.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class Objective:
     g_equilibrium: float = float("nan")
     threshold: float = 0.0
     critic: bool = False
+    saturates: bool = False
     paired: bool = False
 
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
@@ -57,6 +60,7 @@ def _bce_d_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
 class Minimax(Objective):
     d_equilibrium: float = 2 * math.log(2)
     g_equilibrium: float = -math.log(2)
+    saturates: bool = True
 
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         return _bce_d_loss(real_logits, fake_logits)

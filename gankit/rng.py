@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import secrets
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,11 @@ def derive_seed(seed: int, stream: str) -> int:
     """A 63-bit seed for a named stream (weights, data, noise, eval), independent of the others."""
     words = [seed] + [ord(c) for c in stream]
     return int(np.random.SeedSequence(words).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+def draw_seed() -> int:
+    """A fresh seed for a command not given one: 32 bits, short enough to type back in to repeat it."""
+    return secrets.randbelow(2**32)
 
 
 def make_generator(device: torch.device | str, seed: int, stream: str) -> torch.Generator:

@@ -6,6 +6,9 @@ runs/<name>/
   checkpoints/      ckpt-<step>.safetensors, the newest few
   plots/            losses.png, accuracy.png, distribution.png, eval.png
   summary.json      final measures, written when training ends
+
+Every JSON file here is standard JSON: a non-finite measure (an infinite KL, say) is written as
+the string "inf", "-inf" or "nan", and read back by gankit as the float.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .atomic import Locked, atomic_write_bytes, atomic_write_json, file_lock
+from .atomic import Locked, atomic_write_bytes, atomic_write_json, file_lock, revive_nonfinite, standard_json
 from .config import validate
 from .errors import RunError
 
@@ -95,7 +98,7 @@ class RunDir:
 
     def append_record(self, record: dict[str, Any]) -> None:
         with open(self.path / METRICS, "a") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(standard_json(record) + "\n")
             f.flush()
             os.fsync(f.fileno())
 
@@ -107,7 +110,7 @@ class RunDir:
         records = []
         for line in path.read_text().splitlines():
             try:
-                records.append(json.loads(line))
+                records.append(revive_nonfinite(json.loads(line)))
             except json.JSONDecodeError:
                 continue
         return records
@@ -115,8 +118,16 @@ class RunDir:
     def keep_records_until(self, step: int) -> list[dict[str, Any]]:
         """Drop records after `step` (they will be recomputed on resume); return those kept."""
         records = [r for r in self.read_records() if r.get("step", 0) <= step]
-        atomic_write_bytes(self.path / METRICS, "".join(json.dumps(r) + "\n" for r in records).encode())
+        atomic_write_bytes(self.path / METRICS, "".join(standard_json(r) + "\n" for r in records).encode())
         return records
 
     def write_json(self, name: str, obj: Any) -> None:
         atomic_write_json(self.path / name, obj)
+
+    def read_json(self, name: str) -> Any:
+        """A JSON file of the run (summary.json, eval.json) with its non-finite values as floats."""
+        path = self.path / name
+        try:
+            return revive_nonfinite(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise RunError(f"cannot read {path}: {exc}") from None

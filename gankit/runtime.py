@@ -156,13 +156,21 @@ def report_line(step: int, epochs: float | None, record: dict[str, Any]) -> str:
 
 
 def summarise(records: list[dict[str, Any]], run: Path | None, steps: int, seconds: float, device: torch.device,
-              warnings: list[str]) -> dict[str, Any]:  # fmt: skip
-    """summary.json: the last record's training statistics and measures, with their protocol."""
+              warnings: list[str], first_step: int = 0, earlier_seconds: float = 0.0) -> dict[str, Any]:  # fmt: skip
+    """summary.json: the last record's training statistics and measures, with their protocol.
+    `steps` and `seconds` count the whole run; `this_process` the iterations trained (from
+    `first_step`, where a resumed run began) and the seconds taken by the process ending now,
+    which is what its speed is judged on: earlier processes ran with their own start-up costs."""
     last = records[-1] if records else {}
     return {
         "run": str(run) if run else None,
         "steps": steps,
         "seconds": round(seconds, 2),
+        "this_process": {
+            "from_step": first_step,
+            "steps": steps - first_step,
+            "seconds": round(seconds - earlier_seconds, 2),
+        },
         "device": str(device),
         "train": {k: v for k, v in last.items() if not k.startswith("eval/")},
         "measures": {k.removeprefix("eval/"): v for k, v in last.items() if k.startswith("eval/")},
@@ -174,10 +182,7 @@ def summarise(records: list[dict[str, Any]], run: Path | None, steps: int, secon
 def describe(summary: dict[str, Any]) -> str:
     """The one-paragraph summary printed when training ends."""
     train, measures = summary["train"], summary["measures"]
-    rate = summary["steps"] / summary["seconds"] if summary["seconds"] else math.nan
-    parts = [
-        f"Trained {summary['steps']} iterations in {summary['seconds']:.1f} s ({rate:.1f} it/s) on {summary['device']}."
-    ]
+    parts = [trained_line(summary)]
     if "d_loss" in train:
         parts.append(
             f"Last interval: D loss {train['d_loss']:.3f}, G loss {train.get('g_loss', math.nan):.3f}, "
@@ -191,6 +196,20 @@ def describe(summary: dict[str, Any]) -> str:
     if summary["run"]:
         parts.append(f"Run folder: {summary['run']} (pictures in plots/, metrics in metrics.jsonl).")
     return " ".join(parts)
+
+
+def trained_line(summary: dict[str, Any]) -> str:
+    """What this process trained, and its speed: its own iterations over its own seconds (a
+    resumed run also says where it began and what the whole run took)."""
+    session = summary.get("this_process") or {"from_step": 0, "steps": summary["steps"], "seconds": summary["seconds"]}
+    steps, seconds, first = session["steps"], session["seconds"], session["from_step"]
+    rate = f"{steps / seconds:.1f} it/s" if seconds > 0 else "– it/s"
+    if not first:
+        return f"Trained {steps} iterations in {seconds:.1f} s ({rate}) on {summary['device']}."
+    if not steps:
+        return f"Nothing left to train: the run already has its {first} iterations ({summary['seconds']:.1f} s in all)."
+    return (f"Trained iterations {first + 1}–{summary['steps']} in {seconds:.1f} s ({rate}) on {summary['device']}, "
+            f"resumed from iteration {first} ({summary['steps']} iterations in {summary['seconds']:.1f} s in all).")  # fmt: skip
 
 
 def fmt(value: Any) -> str:

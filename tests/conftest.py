@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import signal
 import subprocess
@@ -140,6 +141,24 @@ def _data_root_and_cache(tmp_path_factory):
     cache.mkdir(exist_ok=True)
     os.environ["GANKIT_CACHE"] = str(cache)
     yield
+
+
+@pytest.fixture
+def cli(capsys):
+    """`gankit ARGS` run in this process (no interpreter start-up) as (status, stdout, stderr);
+    the logging set-up main() makes is undone afterwards, so later tests' caplog still sees gankit."""
+    from gankit.cli import main
+
+    log = logging.getLogger("gankit")
+    saved = (list(log.handlers), log.level, log.propagate)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        status = main(list(args))
+        captured = capsys.readouterr()
+        return status, captured.out, captured.err
+
+    yield run
+    log.handlers[:], log.level, log.propagate = saved[0], saved[1], saved[2]
 
 
 @pytest.fixture(autouse=True)

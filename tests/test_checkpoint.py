@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,16 @@ def test_no_pickle_anywhere_in_gankit():
         # pickletools only tokenises a stream (CIFAR-10's python batches); it never builds an object
         assert not re.search(r"import pickle\b|pickle\.loads?\(|Unpickler|allow_pickle=True", text), file
         assert "torch.load(" not in text or "weights_only=True" in text, file
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_atomic_writes_get_the_mode_open_gives_a_new_file(tmp_path, umask):
+    previous = os.umask(umask)
+    try:
+        atomic.atomic_write_bytes(tmp_path / "atomic", b"x")
+        with open(tmp_path / "plain", "wb") as f:
+            f.write(b"x")
+    finally:
+        os.umask(previous)
+    mode = stat.S_IMODE((tmp_path / "atomic").stat().st_mode)
+    assert mode == stat.S_IMODE((tmp_path / "plain").stat().st_mode) == 0o666 & ~umask

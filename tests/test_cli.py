@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
+import re
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +20,7 @@ import gankit
 from gankit.config import resolve
 from gankit.models.mlp import MLPGenerator
 from gankit.presets import PRESETS
-from gankit.run import RunDir
+from gankit.run import SUMMARY, RunDir
 
 from .conftest import TINY, with_fast_choice
 from .conftest import gankit as run_gankit
@@ -85,6 +89,72 @@ def test_eval_reproduces_the_training_measures(trained, tmp_path):
     assert result["measures"] == summary["measures"]
     assert result["n_samples"] == 200 and result["step"] == 40
     assert "modes" in done.stdout
+
+
+def test_sample_without_a_seed_says_the_seed_it_drew_and_that_seed_repeats_it(trained, tmp_path, cli):
+    status, out, _ = cli("sample", str(trained), "--n", "30", "--out", str(tmp_path / "drawn.npy"))
+    said = re.search(r"^seed (\d+) \(pass --seed \1 to repeat\)$", out, re.MULTILINE)
+    assert status == 0 and said, out
+    status, out, _ = cli("sample", str(trained), "--n", "30", "--out", str(tmp_path / "again.npy"), "--seed", said[1])
+    assert status == 0 and "pass --seed" not in out  # a seed given is not drawn, nor repeated back
+    drawn = np.load(tmp_path / "drawn.npy")
+    assert np.array_equal(drawn, np.load(tmp_path / "again.npy"))
+    assert np.array_equal(drawn, gankit.load(trained).sample(30, seed=int(said[1])).numpy())
+
+
+def test_eval_prints_its_protocol_in_real_characters(trained, monkeypatch, cli):
+    protocol = {"features": "domain-lenet", "preprocessing": "uint8 → [-1, 1], bilinear antialiased to 28×28"}
+    result = {"step": 40, "n_samples": 200, "seed": 0, "measures": {"fid": 1.5}, "protocol": protocol}
+    monkeypatch.setattr(gankit.api, "evaluate", lambda *args: result)
+    status, out, _ = cli("eval", str(trained))
+    assert status == 0
+    line = next(line for line in out.splitlines() if line.startswith("  protocol: "))
+    assert "uint8 → [-1, 1], bilinear antialiased to 28×28" in line and "\\u" not in line
+    assert json.loads(line.removeprefix("  protocol: ")) == protocol
+
+
+def test_run_files_are_standard_json_with_non_finite_measures_as_strings(trained):
+    def strict(text: str) -> object:
+        return json.loads(text, parse_constant=lambda token: pytest.fail(f"non-standard JSON token {token}"))
+
+    for line in (trained / "metrics.jsonl").read_text().splitlines():
+        strict(line)
+    assert strict((trained / "summary.json").read_text())["measures"]["mode_kl"] == "inf"
+    # gankit reads them back as the floats they were (this 40-iteration run covers no mode yet)
+    run = RunDir(trained)
+    assert math.isinf(run.read_records()[-1]["eval/mode_kl"])
+    assert math.isinf(run.read_json(SUMMARY)["measures"]["mode_kl"])
+
+
+def test_non_finite_values_round_trip_through_the_run_files(tmp_path):
+    run = RunDir(tmp_path)
+    values = {"step": 1, "eval/a": math.inf, "eval/b": -math.inf, "eval/c": math.nan, "protocol": {"n": [math.inf]}}
+    run.append_record(values)
+    run.append_record({**values, "step": 2})
+    assert run.keep_records_until(1)[0]["eval/b"] == -math.inf  # the rewritten file too
+    run.write_json(SUMMARY, {"measures": values})
+    lines = [*(tmp_path / "metrics.jsonl").read_text().splitlines(), (tmp_path / SUMMARY).read_text()]
+    for text in lines:
+        json.loads(text, parse_constant=lambda token: pytest.fail(f"non-standard JSON token {token}"))
+    for back in (run.read_records()[0], run.read_json(SUMMARY)["measures"]):
+        assert (back["eval/a"], back["eval/b"], back["protocol"]) == (math.inf, -math.inf, {"n": [math.inf]})
+        assert math.isnan(back["eval/c"])
+
+
+def test_every_file_of_a_run_gets_the_mode_open_would_give_it(tmp_path):
+    umask = os.umask(0o027)
+    try:
+        result = gankit.train("ring", overrides=[*TINY, "train.steps=20"], runs_dir=tmp_path)
+    finally:
+        os.umask(umask)
+    modes = {
+        path.relative_to(result.run_dir).as_posix(): stat.S_IMODE(path.stat().st_mode)
+        for path in result.run_dir.rglob("*")
+        if path.is_file()
+    }
+    written = {"config.json", "metrics.jsonl", "summary.json", "generator.safetensors", "plots/distribution.png"}
+    assert written <= modes.keys() and any(name.startswith("checkpoints/") for name in modes)
+    assert set(modes.values()) == {0o640}, modes  # 0666 less the umask, as open() gives; not mkstemp's 0600
 
 
 def test_presets_and_config_commands(tmp_path):

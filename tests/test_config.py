@@ -109,3 +109,26 @@ def test_build_time_errors_are_config_errors():
     config = resolve("gaussian-2d", overrides=["data.batch_size=2000"])
     with pytest.raises(ConfigError, match=r"data.batch_size \(2000\) must be <= the data set size \(1000\)"):
         Trainer(config)
+
+
+def test_a_preset_named_in_a_config_file_is_the_one_started_from(tmp_path):
+    (tmp_path / "grid.toml").write_text('preset = "grid"\n[train]\nsteps = 7\n')
+    config = resolve(None, [tmp_path / "grid.toml"])
+    assert config == resolve("grid", overrides=["train.steps=7"])  # as if `gankit train grid` had been typed
+    assert config["data"]["target"] == "grid" and config["name"] == "grid"
+    assert resolve("grid", [tmp_path / "grid.toml"]) == config  # naming it twice is no conflict
+    # the last file naming a preset chooses it, as later files win every other setting
+    (tmp_path / "moons.json").write_text('{"preset": "moons"}')
+    assert resolve(None, [tmp_path / "grid.toml", tmp_path / "moons.json"])["data"]["target"] == "moons"
+    message = error_of("ring", [tmp_path / "grid.toml"])
+    assert "preset 'ring' was given, but config file" in message and "names preset 'grid'" in message
+    (tmp_path / "typo.toml").write_text('preset = "gird"\n')
+    assert "unknown preset 'gird'" in error_of(None, [tmp_path / "typo.toml"])
+
+
+def test_a_preset_named_in_a_config_file_is_honoured_by_the_command(tmp_path, cli):
+    (tmp_path / "grid.toml").write_text('preset = "grid"\n')
+    status, out, _ = cli("config", "--config", str(tmp_path / "grid.toml"))
+    assert status == 0 and json.loads(out) == resolve("grid")
+    status, _, error = cli("config", "ring", "--config", str(tmp_path / "grid.toml"))
+    assert status == 2 and error.count("\n") == 1 and "names preset 'grid'" in error

@@ -172,3 +172,22 @@ def test_resuming_with_ema_newly_enabled_starts_it_from_g(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     assert "no moving average of the generators; they start from their weights" in resumed.stderr
     assert any(k.startswith("ema.G.") for k in final_state(run)["gan"])
+
+
+def test_a_resumed_run_reports_the_speed_of_the_iterations_it_trained(tmp_path):
+    import gankit
+    from gankit.runtime import describe
+
+    first = gankit.train("ring", overrides=[*TINY, "train.steps=20"], runs_dir=tmp_path)
+    # as if the first process had been slow: its time must not count in the resumed one's speed
+    path = checkpoint.list_checkpoints(first.run_dir / "checkpoints")[-1][1]
+    checkpoint.save(path, {**checkpoint.load(path), "elapsed": 1000.0})
+    summary = gankit.resume(first.run_dir, overrides=["train.steps=50"]).summary
+    session = summary["this_process"]
+    assert (summary["steps"], session["from_step"], session["steps"]) == (50, 20, 30)
+    assert session["seconds"] == pytest.approx(summary["seconds"] - 1000.0, abs=0.011)
+    assert 0 < session["seconds"] < 1000
+    text = describe(summary)
+    assert f"Trained iterations 21–50 in {session['seconds']:.1f} s ({30 / session['seconds']:.1f} it/s)" in text
+    assert f"resumed from iteration 20 (50 iterations in {summary['seconds']:.1f} s in all)" in text
+    assert json.loads((first.run_dir / "summary.json").read_text())["this_process"] == session

@@ -51,9 +51,11 @@ def test_health_monitor_warns_once_when_d_wins_and_when_samples_collapse(caplog)
     monitor.check({"step": 50, "eval/spread_ratio": 0.1})  # too early to judge
     monitor.check({"step": 200, "eval/spread_ratio": 0.1})
     monitor.check({"step": 300, "eval/spread_ratio": 0.05})
+    monitor.check({"step": 400, "eval/spread_ratio": 0.05})
     assert len(monitor.warnings) == 2
     assert monitor.warnings[0].startswith("D has told real from generated 100% of the time for 3 log intervals")
-    assert "spread 0.10× as much as the data (iteration 200): mode collapse?" in monitor.warnings[1]
+    collapse = "spread 0.05× as much as the data (iteration 300, 2 evaluations in a row): mode collapse?"
+    assert collapse in monitor.warnings[1]
     assert caplog.text.count("mode collapse?") == 1
     critic = HealthMonitor(watch_accuracy=False)
     for step in (10, 20, 30):
@@ -67,14 +69,59 @@ def test_health_monitor_warns_once_when_d_wins_and_when_samples_collapse(caplog)
 
 
 def test_a_collapsed_generator_is_reported_in_the_summary():
-    # a generator whose last layer starts at zero weight emits one point and barely spreads from it
-    trainer = Trainer(resolve("ring", overrides=["train.steps=50", "train.eval_every=25", "model.g_hidden=[8]",
-                                                 "model.d_hidden=[8]", "train.tensorboard=off"]))  # fmt: skip
+    # a generator whose last layer is held at zero weight emits one point
+    trainer = Trainer(resolve("ring", overrides=["train.steps=250", "train.eval_every=50", "model.g_hidden=[8]",
+                                                 "model.d_hidden=[8]", "train.tensorboard=off",
+                                                 "optim.G.lr=0"]))  # fmt: skip
     last = trainer.gan.nets["G"].net[-2]
     last.weight.data.zero_()
     summary = trainer.fit()
     assert summary["measures"]["spread_ratio"] < 0.25
-    assert any("mode collapse?" in w for w in summary["warnings"])
+    (warning,) = [w for w in summary["warnings"] if "mode collapse?" in w]
+    assert "(iteration 250, 2 evaluations in a row)" in warning and warning.endswith("See plots/distribution.png")
+
+
+def test_collapse_is_not_judged_on_an_untrained_generator_nor_on_one_low_evaluation():
+    from gankit.health import SETTLE_ITERATIONS, HealthMonitor
+
+    monitor = HealthMonitor(settle_after=2)  # a fifth of a 10-iteration run
+    for step in range(10, SETTLE_ITERATIONS, 10):  # an untrained G spreads little: not yet a collapse
+        monitor.check({"step": step, "eval/spread_ratio": 0.01})
+    assert monitor.warnings == []
+    for step, spread in [(200, 0.1), (250, 0.9), (300, 0.1), (350, 0.9)]:  # passing dips
+        monitor.check({"step": step, "eval/spread_ratio": spread})
+    assert monitor.warnings == []
+    monitor.check({"step": 400, "eval/spread_ratio": 0.1})
+    monitor.check({"step": 450, "eval/spread_ratio": 0.2})
+    assert len(monitor.warnings) == 1 and "(iteration 450, 2 evaluations in a row)" in monitor.warnings[0]
+
+
+def test_a_winning_d_suggests_the_non_saturating_loss_only_to_a_saturating_objective():
+    from gankit.health import HealthMonitor
+
+    def warning(objective: str) -> str:
+        config = resolve("ring", overrides=[f"loss.objective={objective}"])
+        monitor = HealthMonitor.for_run(config, True, "distribution")
+        for step in (10, 20, 30):
+            monitor.check({"step": step, "d_accuracy": 1.0})
+        (message,) = monitor.warnings
+        return message
+
+    assert resolve("ring")["loss"]["objective"] == "non-saturating"  # the presets' objective
+    for objective in ("non-saturating", "least-squares"):
+        assert "non-saturating" not in warning(objective) and "lower D learning rate" in warning(objective)
+    assert "try the non-saturating loss (loss.objective = non-saturating)" in warning("minimax")
+
+
+def test_the_collapse_warning_names_the_picture_the_run_draws(tmp_path):
+    toy = Trainer(resolve("ring", overrides=["train.tensorboard=off"]))
+    images = Trainer(resolve("mnist-mlp", overrides=["data.limit=300", "data.classifier=false",
+                                                     "train.tensorboard=off"]))  # fmt: skip
+    for trainer, picture in ((toy, "plots/distribution.png"), (images, "plots/samples.png")):
+        for step in (trainer.health.settle_after, trainer.health.settle_after + 100):
+            trainer.health.check({"step": step, "eval/spread_ratio": 0.1})
+        trainer.close()
+        assert trainer.health.warnings[0].endswith(f"See {picture}")
 
 
 def test_a_penalised_dcgan_critic_judges_each_sample_alone():

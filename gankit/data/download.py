@@ -18,7 +18,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from ..atomic import TMP_PREFIX, fsync_dir
+from ..atomic import TMP_PREFIX, create_temporary, fsync_dir
 from ..errors import DataError
 
 CHUNK = 1 << 20
@@ -85,7 +85,7 @@ def fetch(url: str, dest: str | Path, md5: str) -> Path:
     if verify(dest, md5):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f"{TMP_PREFIX}{dest.name}.")
+    fd, tmp = create_temporary(dest)
     try:
         print(f"gankit: downloading {url} to {dest}", file=sys.stderr, flush=True)
         digest = hashlib.md5(usedforsecurity=False)
