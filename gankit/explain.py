@@ -52,7 +52,7 @@ def _optim() -> str:
     """Each player's optimiser table: torch.optim's class and its keyword arguments, and the schedule."""
     import torch
 
-    from .checks import optimizer_defaults, check_optimizer, optimizer_names
+    from .checks import check_optimizer, optimizer_defaults, optimizer_names
 
     default = default_optimizer()
     filled = check_optimizer(default, "optim.<player>")
