@@ -30,6 +30,8 @@ COMMANDS = {
     "python -m gankit presets": ["-m", "gankit", "presets"],
     "python -m gankit config --explain train": ["-m", "gankit", "config", "--explain", "train"],
     "python -m gankit config ring": ["-m", "gankit", "config", "ring"],
+    "python -m gankit config dcgan": ["-m", "gankit", "config", "dcgan"],
+    "python -m gankit config --explain": ["-m", "gankit", "config", "--explain"],
 }
 
 

@@ -10,12 +10,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .errors import CheckpointError, ConfigError, DataError, GankitError, RunError
+from .version import __version__ as __version__  # the alias marks a re-export
 
 if TYPE_CHECKING:
-    from .api import LoadedGAN, TrainResult, evaluate, load, resume, train
-    from .export import export_generator
-
-__version__ = "0.1.0"
+    from .api import TrainResult, evaluate, export_generator, resume, train
+    from .loading import LoadedGAN, load
 
 __all__ = [
     "CheckpointError",
@@ -32,8 +31,8 @@ __all__ = [
     "train",
 ]
 _LAZY = {  # public name → the module that defines it
-    **dict.fromkeys(("LoadedGAN", "TrainResult", "evaluate", "load", "resume", "train"), ".api"),
-    "export_generator": ".export",
+    **dict.fromkeys(("TrainResult", "evaluate", "export_generator", "resume", "train"), ".api"),
+    **dict.fromkeys(("LoadedGAN", "load"), ".loading"),
 }
 
 

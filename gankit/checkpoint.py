@@ -26,6 +26,7 @@ from torch import Tensor
 
 from .atomic import atomic_write_bytes, remove_stale_temporaries
 from .errors import CheckpointError
+from .version import __version__
 
 if TYPE_CHECKING:
     from .data import TargetInfo
@@ -120,8 +121,6 @@ def _check_header(path: Path, metadata: dict[str, str]) -> None:
 def generator_header(gan: GAN, config: dict[str, Any], info: TargetInfo, step: int) -> dict[str, Any]:
     """What a generator file says about itself (generator.safetensors' metadata, an export's
     gankit.json): enough to rebuild it, and to feed it without gankit."""
-    from . import __version__  # set by gankit/__init__.py after it has imported this module
-
     main = gan.generators[0]
     latent = getattr(gan, "latent", None)  # translation models take images, not noise
     return {
@@ -158,12 +157,12 @@ def holds_generator_only(path: str | Path) -> bool:
         return False
 
 
-def load_generator(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
+def load_generator(path: str | Path) -> dict[str, Any]:
     """A generator file as a checkpoint's state would hold it: its weights under "gan" and
     the JSON fields of its header (config, target, step…) read back."""
     path = Path(path)
     try:
-        with safetensors.safe_open(str(path), framework="pt", device=str(device)) as f:
+        with safetensors.safe_open(str(path), framework="pt") as f:  # on the CPU: load() moves the model
             metadata = f.metadata() or {}
             weights = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118  (safe_open is not iterable)
         if int(metadata.get("version", 0)) > VERSION:

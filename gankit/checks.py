@@ -1,12 +1,12 @@
 """Checking config values: a table against its settings dataclasses, one value against its type
-and limits, an optimiser table against the signature of its `torch.optim` class. Every failure
+and limits, an optimiser table against the signature of its `torch.optim` class (read from
+`optimizers`' table, so that checking a config imports no torch). Every failure
 is one `ConfigError` line naming the key and what is allowed."""
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import inspect
 import json
 import types
 import typing
@@ -108,16 +108,18 @@ def check_value(
 
 def check_optimizer(spec: Mapping[str, Any], key: str) -> dict[str, Any]:
     """Validate `{name, **settings}` against the signature of `torch.optim.<name>`, plus the
-    learning-rate schedule keys every optimiser table takes (see `gankit/schedule.py`)."""
-    import torch  # here, not at the top: checking the other sections of a config needs no torch
+    learning-rate schedule keys every optimiser table takes (see `gankit/schedule.py`).
+    torch is imported only for values whose acceptance `optimizers` cannot vouch for."""
+    from .optimizers import accepted_without_torch, optimizer_table  # its table is read only when checking
 
-    names = optimizer_names()
+    table = optimizer_table()
+    names = list(table)
     name = spec.get("name")
     if name not in names:
         raise ConfigError(f"{key}.name must be a torch.optim optimiser ({', '.join(names)}); got {name!r}")
     schedule = check_table({k: v for k, v in spec.items() if k in SCHEDULE_KEYS}, ScheduleSettings, key)
     spec = {k: v for k, v in spec.items() if k not in SCHEDULE_KEYS}
-    params = optimizer_defaults(getattr(torch.optim, name))
+    params = table[name]
     out: dict[str, Any] = {"name": name}
     filled = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items() if _plain(v)}
     for arg, value in {**filled, **spec}.items():
@@ -140,23 +142,21 @@ def check_optimizer(spec: Mapping[str, Any], key: str) -> dict[str, Any]:
                 raise ConfigError(f"{key}.{arg} must be a list of {len(default)} numbers, got {_describe(value)}")
             value = [check_value(v, float, {}, f"{key}.{arg}[{i}]") for i, v in enumerate(value)]
         out[arg] = value
-    try:  # let torch check the values themselves (negative lr, betas outside [0, 1), ...)
-        build_optimizer(out, [torch.nn.Parameter(torch.zeros(1))])
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{key}: {exc}") from None
+    if not accepted_without_torch(name, {k: v for k, v in out.items() if k != "name"}):
+        import torch  # here: only values outside the ranges known to be fine need torch's own check
+
+        try:  # let torch check the values themselves (negative lr, betas outside [0, 1), ...)
+            build_optimizer(out, [torch.nn.Parameter(torch.zeros(1))])
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{key}: {exc}") from None
     return {**out, **schedule}
 
 
 def optimizer_names() -> list[str]:
-    import torch
+    """The torch.optim optimisers a config may name."""
+    from .optimizers import optimizer_table
 
-    return sorted(
-        n
-        for n in dir(torch.optim)
-        if isinstance(getattr(torch.optim, n), type)
-        and issubclass(getattr(torch.optim, n), torch.optim.Optimizer)
-        and n != "Optimizer"
-    )
+    return list(optimizer_table())
 
 
 def _plain(value: Any) -> bool:
@@ -164,16 +164,6 @@ def _plain(value: Any) -> bool:
     if isinstance(value, tuple):
         return all(isinstance(v, (int, float)) for v in value)
     return isinstance(value, (bool, int, float))
-
-
-def optimizer_defaults(cls: type) -> dict[str, Any]:
-    """Keyword settings of a torch.optim class and their defaults."""
-    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    return {
-        p.name: p.default
-        for p in inspect.signature(cls.__init__).parameters.values()
-        if p.name not in ("self", "params") and p.kind in kinds
-    }
 
 
 def check_same_optimisers(saved_config: Any, optim: Mapping[str, Mapping[str, Any]]) -> None:

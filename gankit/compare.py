@@ -9,9 +9,10 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from .arguments import check_output_file
 from .errors import RunError
 from .plots import as_number, figure_bytes, new_figure
-from .report import RunView, check_out, image, page, show, table, write_page
+from .report import PAGE_SUFFIXES, RunView, image, page, show, table, write_page
 
 NOT_CURVES = ("step", "time", "epoch")  # what every record holds about itself, not a metric
 MARKED_BELOW = 30  # a run's curve with fewer points than this marks each one (a single one shows)
@@ -80,7 +81,7 @@ def compare_runs(paths: Sequence[str | Path], out: str | Path = "compare.html") 
     plain-text table of their final measures."""
     if len(paths) < 2:
         raise RunError(f"compare needs at least two run folders, got {len(paths)}")
-    page_path = check_out(Path(out))
+    page_path = check_output_file(out, "--out", PAGE_SUFFIXES)
     runs = [RunView.read(p) for p in paths]
     labels = run_labels(runs)
     rows = measure_rows(runs)

@@ -165,11 +165,11 @@ DEVICE_VARIABLE = "GANKIT_DEVICE"  # the default of `device` where a config does
 
 
 def registries() -> dict[str, Any]:
-    """Registries by the name used in `choices_from`. The modules that fill them build networks
-    and so import torch: they are imported on first use, which keeps `import gankit.config` light."""
-    from . import data, models  # noqa: F401  (importing them fills the registries)
-    from .losses import OBJECTIVES
-    from .registries import MODELS, TARGETS
+    """Registries by the name used in `choices_from`, filled by torch-free declarations (the
+    builders' modules are imported only when something is built)."""
+    from .model_settings import MODELS
+    from .objective_names import OBJECTIVES
+    from .target_settings import TARGETS
 
     return {"target": TARGETS, "model": MODELS, "objective": OBJECTIVES}
 

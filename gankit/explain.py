@@ -1,9 +1,9 @@
 """`gankit config --explain [SECTION]`: every config key with its help line, type, default and
 allowed values, read from the settings dataclasses that validation uses (so it cannot drift).
 
-The top level, `train` and `eval` are described without importing torch; `data`, `model`,
-`loss` and `optim` list names from registries (targets, models, objectives, torch.optim) that
-are filled by the modules that build networks, so describing them imports torch.
+Nothing here imports torch: the names of targets, models and objectives come from their
+torch-free declarations (`target_settings`, `model_settings`, `objective_names`), and the
+optimisers' arguments from `optimizers`' table of torch.optim's signatures.
 """
 
 from __future__ import annotations
@@ -50,13 +50,12 @@ def _registry_of(schema: type, selector: str) -> Any:
 
 def _optim() -> str:
     """Each player's optimiser table: torch.optim's class and its keyword arguments, and the schedule."""
-    import torch
-
-    from .checks import check_optimizer, optimizer_defaults, optimizer_names
+    from .checks import check_optimizer, optimizer_names
+    from .optimizers import optimizer_table
 
     default = default_optimizer()
     filled = check_optimizer(default, "optim.<player>")
-    arguments = {**optimizer_defaults(getattr(torch.optim, default["name"])), **filled}
+    arguments = {**optimizer_table()[default["name"]], **filled}
     lines = [
         "[optim] one table per player of the model: optim.D and optim.G (a model may name others)",
         f"optim.<player>.name  string, default {_literal(default['name'])}, one of: {', '.join(optimizer_names())}",

@@ -15,20 +15,22 @@ import importlib.util
 import io
 import json
 import logging
-import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 
-from .api import LoadedGAN, check_count, load
+from .arguments import check_count, check_output_file
 from .atomic import atomic_write_bytes
 from .checkpoint import generator_header
 from .errors import RunError
-from .recipe import GAN
+
+if TYPE_CHECKING:
+    from .data import TargetInfo
+    from .recipe import GAN
 
 log = logging.getLogger("gankit")
 FORMATS = {"torchscript": ".pt", "onnx": ".onnx", "pt2": ".pt2"}  # format → default file suffix
@@ -66,44 +68,32 @@ def default_output(run: str | Path, format: str) -> Path:
     return (run if run.is_dir() else run.parent) / f"generator{FORMATS[format]}"
 
 
-def check_output(out: str | Path) -> Path:
-    """`out` if a file can be written there (its folder exists and is writable; it is no folder
-    itself), else one RunError line."""
-    out = Path(out)
-    if out.is_dir():
-        raise RunError(f"output {out} is a folder; give a file name (e.g. {out / 'generator.pt'})")
-    if not out.parent.is_dir():
-        what = "is a file, not a folder" if out.parent.exists() else "does not exist"
-        raise RunError(f"output {out}: folder {out.parent} {what}")
-    if not os.access(out.parent, os.W_OK):
-        raise RunError(f"output {out}: folder {out.parent} is not writable by this user")
-    return out
-
-
-def export_generator(
-    run: str | Path | LoadedGAN, out: str | Path | None = None, format: str = "torchscript", batch: int | None = None
-) -> Path:
-    """Write the sampling generator of `run` (a run folder, a checkpoint, a generator.safetensors
-    or a loaded run) to `out` (default: generator.<suffix> in the run folder) as `format`. With
-    `batch`, pt2 and ONNX files take exactly that many samples per call (TorchScript is traced at
-    it); without, any number. Returns `out`."""
+def check_request(run: str | Path | None, out: str | Path | None, format: str, batch: int | None) -> Path:
+    """The file an export will write, once `format`, `batch` and `out` are known to work (checked
+    before anything is loaded); `run` gives the default `out`, and is None for a loaded run."""
     check_format(format)
     if batch is not None:
         check_count("batch", batch)
     if out is None:
-        if isinstance(run, LoadedGAN):
+        if run is None:
             raise RunError("export of a loaded run needs an output file (out=…)")
         out = default_output(run, format)
-    out = check_output(out)
-    loaded = run if isinstance(run, LoadedGAN) else load(run)
-    loaded.require("generative")
-    module = sampling_module(loaded.gan)
-    header = {**generator_header(loaded.gan, loaded.config, loaded.info, loaded.step), "format": format,
-              "inputs": ["noise", "labels"] if loaded.num_classes else ["noise"], "batch": batch}  # fmt: skip
-    example = example_inputs(loaded.gan, batch or EXAMPLE_BATCH, seed=0)
+    return check_output_file(out, "output")
+
+
+def write_export(
+    gan: GAN, config: dict[str, Any], info: TargetInfo, step: int, out: Path, format: str, batch: int | None
+) -> Path:
+    """Write the sampling generator of `gan` to `out` (see check_request) as `format`, taking
+    exactly `batch` samples per call (pt2, ONNX; TorchScript is traced at it) or, without, any
+    number; the file is loaded back and checked against the generator first. Returns `out`."""
+    module = sampling_module(gan)
+    header = {**generator_header(gan, config, info, step), "format": format,
+              "inputs": ["noise", "labels"] if getattr(gan, "num_classes", 0) else ["noise"], "batch": batch}  # fmt: skip
+    example = example_inputs(gan, batch or EXAMPLE_BATCH, seed=0)
     with torch.no_grad():
         data = EXPORTERS[format](module, example, batch is None, json.dumps(header))
-        check_export(format, data, module, loaded.gan, example, batch is None)
+        check_export(format, data, module, gan, example, batch is None)
     atomic_write_bytes(out, data)
     log.info("%s takes %s", out, contract(header))
     return out

@@ -7,7 +7,8 @@ accuracy it logs); `critic` marks objectives whose D is a critic, not a classifi
 the engine also logs the Wasserstein estimate E[D(x)] − E[D(G(z))]; `saturates` marks those
 whose G loss goes flat when D wins (the health warning then suggests the non-saturating one);
 `paired` marks relativistic objectives, whose G loss compares its samples' logits with a real
-batch's.
+batch's. Their names and help lines are declared in `objective_names` (torch-free, for config
+validation), which says which class here each name builds.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .errors import ConfigError
-from .registry import Registry
+from .objective_names import OBJECTIVES
 
 
 @dataclass(frozen=True)
@@ -47,15 +48,11 @@ class Objective:
         return logits
 
 
-OBJECTIVES: Registry[type[Objective]] = Registry("objective")
-
-
 def _bce_d_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     # −log D(x) − log(1 − D(G(z))), written with softplus so it never takes log(0)
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
 
 
-@OBJECTIVES.register("minimax", "the paper's value function: G minimises log(1 − D(G(z))) (saturates)")
 @dataclass(frozen=True)
 class Minimax(Objective):
     d_equilibrium: float = 2 * math.log(2)
@@ -72,7 +69,6 @@ class Minimax(Objective):
         return torch.sigmoid(logits)
 
 
-@OBJECTIVES.register("non-saturating", "G maximises log D(G(z)) instead: strong gradients when D wins")
 @dataclass(frozen=True)
 class NonSaturating(Objective):
     d_equilibrium: float = 2 * math.log(2)
@@ -88,7 +84,6 @@ class NonSaturating(Objective):
         return torch.sigmoid(logits)
 
 
-@OBJECTIVES.register("least-squares", "LSGAN (Mao et al.): D regresses real to 1 and generated to 0; G pulls to 1")
 @dataclass(frozen=True)
 class LeastSquares(Objective):
     # at equilibrium D outputs 1/2 everywhere: ½(½)² + ½(½)² and ½(½)²
@@ -103,7 +98,6 @@ class LeastSquares(Objective):
         return 0.5 * (fake_logits - 1).square().mean()
 
 
-@OBJECTIVES.register("wasserstein", "WGAN (Arjovsky et al.): a critic estimates the Wasserstein-1 distance")
 @dataclass(frozen=True)
 class Wasserstein(Objective):
     d_equilibrium: float = 0.0
@@ -116,7 +110,6 @@ class Wasserstein(Objective):
         return -fake_logits.mean()
 
 
-@OBJECTIVES.register("hinge", "hinge loss (SN-GAN, SAGAN): D wants real ≥ 1 and generated ≤ −1; G raises D(G(z))")
 @dataclass(frozen=True)
 class Hinge(Objective):
     d_equilibrium: float = 2.0  # both margins unmet by a D that outputs 0
@@ -129,9 +122,6 @@ class Hinge(Objective):
         return -fake_logits.mean()
 
 
-@OBJECTIVES.register(
-    "relativistic", "RpGAN (Jolicoeur-Martineau; R3GAN): D scores each real sample above a generated one, G the reverse"
-)
 @dataclass(frozen=True)
 class RelativisticPairing(Objective):
     """L_D = E softplus(D(G(z)) − D(x)), L_G = E softplus(D(x) − D(G(z))), real and generated

@@ -22,11 +22,13 @@ from torch import Tensor, nn
 
 from .config import merge, parse_overrides, resolve
 from .data import Target, TargetInfo, build_target
-from .data.memory import MEMORY, user_target
+from .data.memory import user_target
 from .errors import ConfigError, DataError, RunError
-from .models.own import OWN, build_network, check_shapes, import_object, importable_name, own_gan
+from .model_settings import OWN
+from .models.own import build_network, check_shapes, import_object, importable_name, own_gan
 from .recipe import GAN
 from .rng import seed_everything
+from .target_settings import MEMORY
 
 log = logging.getLogger("gankit")
 

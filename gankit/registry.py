@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -14,13 +15,24 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class Entry(Generic[T]):
     """A registered thing, its one-line description, the dataclass of its settings (if any) and
-    what else it declares to the config (a model: the names of its players)."""
+    what else it declares to the config (a model: the names of its players).
+
+    `source` is the thing itself, or where it lives as "module:name": declared that way, an entry
+    is known to config validation without importing its (heavy) module until `item` is used."""
 
     name: str
-    item: T
+    source: T | str
     description: str
     params: type | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def item(self) -> T:
+        """The registered thing, its module imported on first use when it was declared by name."""
+        if not isinstance(self.source, str):
+            return self.source
+        module, _, name = self.source.partition(":")
+        return getattr(importlib.import_module(module), name)
 
 
 class Registry(Generic[T]):
@@ -35,12 +47,20 @@ class Registry(Generic[T]):
         dataclass and any declarations the config reads from `meta`."""
 
         def add(item: T) -> T:
-            if name in self._entries:
-                raise ValueError(f"{self.kind} {name!r} is registered twice")
-            self._entries[name] = Entry(name, item, description, params, dict(meta))
+            self._add(Entry(name, item, description, params, dict(meta)))
             return item
 
         return add
+
+    def declare(self, name: str, description: str, params: type | None = None, *, item: str, **meta: Any) -> None:
+        """Register what lives at `item` ("package.module:name") without importing it: config
+        validation reads the name, description and params; building imports the module."""
+        self._add(Entry(name, item, description, params, dict(meta)))
+
+    def _add(self, entry: Entry[T]) -> None:
+        if entry.name in self._entries:
+            raise ValueError(f"{self.kind} {entry.name!r} is registered twice")
+        self._entries[entry.name] = entry
 
     def get(self, name: str, key: str | None = None) -> Entry[T]:
         """The entry for `name`; a ConfigError naming `key` and the allowed names otherwise."""

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import plots
+from .arguments import check_output_file
 from .atomic import atomic_write_bytes
 from .errors import RunError
 from .run import CONFIG, EVAL, SUMMARY, RunDir
@@ -160,19 +161,6 @@ def page(title: str, subtitle: str, sections: Sequence[tuple[str, str]]) -> str:
             f'<p class="sub">{escape(subtitle)}</p>\n{body}</body></html>\n')  # fmt: skip
 
 
-def check_out(out: Path) -> Path:
-    """A RunError unless `out` can be written as an HTML page (checked before any work)."""
-    if out.is_dir():
-        raise RunError(f"--out {out} is a folder; give a file name ending in .html")
-    if out.suffix.lower() not in PAGE_SUFFIXES:
-        raise RunError(f"--out {out}: unknown format {out.suffix!r} (allowed: {', '.join(PAGE_SUFFIXES)})")
-    if not out.parent.is_dir():
-        raise RunError(f"--out {out}: folder {out.parent} does not exist")
-    if not os.access(out.parent, os.W_OK):
-        raise RunError(f"--out {out}: folder {out.parent} is not writable by this user")
-    return out
-
-
 def write_page(out: Path, html: str) -> None:
     try:
         atomic_write_bytes(out, html.encode("utf-8"))
@@ -251,6 +239,6 @@ def build_report(run: RunView, page_path: Path) -> str:
 def write_report(run_path: str | Path, out: str | Path | None = None) -> Path:
     """Write the report of the run at `run_path` to `out` (default RUN/report.html); return its path."""
     run = RunView.read(run_path)
-    page_path = check_out(Path(out) if out else run.path / "report.html")
+    page_path = check_output_file(out or run.path / "report.html", "--out", PAGE_SUFFIXES)
     write_page(page_path, build_report(run, page_path))
     return page_path

@@ -24,9 +24,8 @@ from .distributed import SINGLE, Group
 from .errors import ConfigError, DataError
 from .metrics.images import check_fake_count
 from .metrics.paired import paired_measures
+from .model_settings import TEST_MODES
 from .recipe import GAN, Snapshot
-
-TEST_MODES = ("train", "eval")
 
 
 @contextlib.contextmanager

@@ -297,10 +297,10 @@ def test_random_kills_each_resumed_end_bit_identical_to_an_uninterrupted_run(tmp
 
 NO_SPACE_FOR_SAMPLES = """
 import errno, os
-import gankit.cli as cli
+import gankit.atomic as atomic  # the sample command imports atomic_write_bytes when it writes
 def full(path, data):
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-cli.atomic_write_bytes = full
+atomic.atomic_write_bytes = full
 """
 FULL_DISK_AFTER_RESUME = """
 import errno, os
@@ -323,10 +323,10 @@ builtins.open = guarded
 """
 READ_ONLY_OUT = """
 import errno, os
-import gankit.cli as cli
+import gankit.atomic as atomic  # the sample command imports atomic_write_bytes when it writes
 def refuse(path, data):
     raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
-cli.atomic_write_bytes = refuse
+atomic.atomic_write_bytes = refuse
 """
 
 

@@ -18,15 +18,14 @@ from gankit.data import TARGETS
 from gankit.data.augment import Jitter
 from gankit.data.images import _open_image, resize_images
 from gankit.data.paired import (
-    FacadesSettings,
     PairedImages,
-    PairedSettings,
     build_paired,
     find_pairs,
     read_aligned_folders,
     read_side_by_side,
 )
 from gankit.errors import ConfigError, DataError
+from gankit.target_settings import FacadesSettings, PairedSettings
 
 from .conftest import data_dir
 

@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 import gankit
-from gankit import plots
+from gankit import checkpoint, plots
 from gankit.cli import main
 from gankit.compare import shared_metrics
 from gankit.config import resolve
@@ -213,6 +213,23 @@ def test_walk_gifs_are_enlarged_automatically_or_as_asked(tmp_path):
         save_walk_gif(walks, tmp_path / "w.gif", scale)
         with Image.open(tmp_path / "w.gif") as gif:
             assert gif.size == (factor * (4 * 30 + 2), factor * 32) and gif.n_frames == 2 * 5 - 2
+
+
+def test_interpolate_gifs_are_enlarged_by_the_runs_grid_scale(image_run, tmp_path, capsys):
+    loaded = gankit.load(image_run)
+    sizes = {}
+    for scale in (0, 1, 2):  # the same generator, its header's eval.grid_scale changed
+        config = {**loaded.config, "eval": {**loaded.config["eval"], "grid_scale": scale}}
+        source = tmp_path / f"generator-{scale}.safetensors"
+        header = checkpoint.generator_header(loaded.gan, config, loaded.info, loaded.step)
+        checkpoint.save_generator(source, loaded.generator.state_dict(), header)
+        out = tmp_path / f"walk-{scale}.gif"
+        assert main(["interpolate", str(source), "--out", str(out), "--steps", "3", "--paths", "2", "--seed", "0"]) == 0
+        with Image.open(out) as gif:
+            sizes[scale] = gif.size
+    assert sizes[1] == (2 * 30 + 2, 30 + 2)  # two 28 px walks side by side, 2 px padding
+    assert sizes[2] == (2 * sizes[1][0], 2 * sizes[1][1])
+    assert sizes[0] == (3 * sizes[1][0], 3 * sizes[1][1])  # automatic: each image at least 64 px
 
 
 def _pixels_near(path: Path, colour: str) -> int:

@@ -8,14 +8,27 @@ import json
 import logging
 import re
 import sys
+from typing import Any
 
 import pytest
+import torch
 
 import gankit
 from gankit import console
+from gankit.checks import build_optimizer
 from gankit.cli import main
 from gankit.config import SECTIONS, TrainSettings, registries, resolve
 from gankit.explain import EXPLAINED, explain
+from gankit.optimizers import (
+    CHECKED_LIGHTLY,
+    NOT_NEGATIVE,
+    OPTIMIZERS,
+    TABLE_TORCH,
+    accepted_without_torch,
+    optimizer_table,
+    signature_table,
+    torch_release,
+)
 from gankit.presets import PRESETS
 
 from .conftest import ROOT, TINY, python
@@ -61,12 +74,56 @@ def test_help_presets_and_explaining_train_import_no_torch_scipy_matplotlib_or_n
     assert "train.steps  integer, default 2000" in found["out"]
 
 
-def test_config_of_a_preset_imports_torch_only_for_validation_and_never_scipy_or_matplotlib():
-    found = probe(["config", "ring"])
-    assert found["codes"] == [0]
-    assert json.loads(found["out"]) == resolve("ring")
-    # data and model settings are declared beside their networks, optimisers by torch.optim
-    assert found["imported"] == ["torch", "numpy"]
+def test_resolving_and_explaining_configs_imports_no_torch_scipy_matplotlib_or_numpy():
+    found = probe(["config", "ring"], ["config", "dcgan"], ["config", "--explain"])
+    assert found["codes"] == [0, 0, 0]
+    ring, end = json.JSONDecoder().raw_decode(found["out"])
+    assert ring == resolve("ring")
+    assert json.JSONDecoder().raw_decode(found["out"][end:].lstrip())[0] == resolve("dcgan")
+    assert "optim.<player>.eps  number, default 1e-08 (torch's default for Adam)" in found["out"]
+    # settings and names are declared apart from the networks, optimisers' arguments by a table
+    assert found["imported"] == []
+
+
+def test_the_optimiser_table_is_torch_optims_signatures():
+    """Same arguments, same order, same defaults of the same types (an int default keeps
+    integers integers in the resolved config)."""
+    typed = {name: [(k, type(v), v) for k, v in args.items()] for name, args in signature_table().items()}
+    assert {name: [(k, type(v), v) for k, v in args.items()] for name, args in optimizer_table().items()} == typed
+    if torch_release() == TABLE_TORCH:  # the written table is the one in use: it must be exact
+        assert optimizer_table() is OPTIMIZERS
+    else:  # another torch: its signatures are read instead (rewrite OPTIMIZERS from signature_table())
+        assert optimizer_table() is not OPTIMIZERS
+
+
+@pytest.mark.parametrize("name", CHECKED_LIGHTLY)
+def test_the_ranges_vouched_for_without_torch_are_those_torch_accepts(name):
+    """Each range's edge and an inside value pass torch's own check, the first value outside
+    fails it, and outside values are never vouched for (torch is then asked)."""
+    defaults = optimizer_table()[name]
+
+    def torch_accepts(key: str, value: Any) -> bool:
+        try:
+            build_optimizer({"name": name, key: value}, [torch.nn.Parameter(torch.zeros(1))])
+        except ValueError:
+            return False
+        return True
+
+    ranged = [key for key in defaults if key in NOT_NEGATIVE or key == "betas"]
+    assert ranged and "lr" in ranged
+    for key in ranged:
+        if key == "betas":
+            inside, outside = [[0.0, 0.0], [0.5, 0.999]], [[-0.1, 0.9], [0.5, 1.0]]
+        else:
+            inside, outside = [0, 0.0, 0.3, 10.0], [-1e-9, -1.0]
+        for value in inside:
+            assert accepted_without_torch(name, {key: value}) and torch_accepts(key, value), (key, value)
+        for value in outside:
+            assert not accepted_without_torch(name, {key: value}) and not torch_accepts(key, value), (key, value)
+    switches = [key for key, default in defaults.items() if isinstance(default, bool) or default is None]
+    assert switches and all(
+        not accepted_without_torch(name, {key: True}) for key in switches if defaults[key] is not True
+    )
 
 
 def test_the_api_names_are_lazy_but_complete():
@@ -169,3 +226,16 @@ def test_the_progress_bar_shows_where_someone_watches(monkeypatch):
     monkeypatch.setattr(sys, "stderr", Terminal())
     assert console.show_progress(None, quiet=False) is True
     assert console.show_progress(None, quiet=True) is False and console.show_progress(False, quiet=False) is False
+
+
+def test_every_declared_builder_imports_and_the_light_names_match_the_networks():
+    """The declarations name builders that exist, and each name a setting offers has its layer."""
+    from gankit import model_settings
+    from gankit.models import common, mlp
+
+    for kind, table in registries().items():
+        for entry in table:
+            assert isinstance(entry.source, str) and callable(entry.item), (kind, entry.name)
+    assert registries()["objective"].get("hinge").item.__name__ == "Hinge"
+    assert tuple(mlp.ACTIVATIONS) == model_settings.ACTIVATIONS and tuple(mlp.OUTPUTS) == model_settings.OUTPUTS
+    assert tuple(common.INITIALISERS) == model_settings.INITIALISERS

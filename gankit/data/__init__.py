@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from ..registries import TARGETS
-from . import attributes, domains, images, memory, paired, published, toy  # noqa: F401  (register the targets)
+from ..target_settings import TARGETS  # declares the targets; each builder's module is imported when it builds
 from .base import DataSource, FixedSource, GroupedSource, StreamSource, Target, TargetInfo, build_source
 
 

@@ -16,37 +16,14 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError, DataError
-from ..registries import TARGETS
-from ..settings import list_setting, setting
+from ..target_settings import RANGES, TABLE, AttributeSettings
 from .augment import Jitter
 from .domains import DomainTarget, check_choices, domain_names, jitter_of
-from .images import RANGES, ImageSettings, _open_image, _required_path, as_chw, convert_channels
+from .images import _open_image, _required_path, as_chw, convert_channels
 from .paired import _stack
 
-TABLE = "list_attr_celeba.txt"
 VALUES = {"1": 1.0, "-1": 0.0}  # CelebA writes an attribute as present (1) or absent (-1)
 SHOWN = 10  # attribute names listed in an error
-
-
-@dataclass
-class AttributeSettings(ImageSettings):
-    """Settings of the attributes target: the images, their table, the attributes to learn, the jitter."""
-
-    path: str = setting("", "folder of the images the table names (CelebA: img_align_celeba/) (required)")
-    table: str = setting("", f"the attribute table; empty: {TABLE} in data.path or its parent folder")
-    attributes: list[str] = list_setting(
-        [], 'the attributes to learn, in order ("Black_Hair,Blond_Hair,Brown_Hair,Male,Young") (required)',
-        comma=True,
-    )  # fmt: skip
-    held_out: int = setting(0, "the table's last N images are kept out of training, for evaluation", min=0)
-    limit: int = setting(0, "0: every image; N: the first N training images of the table (and at most N held out)",
-                         min=0)  # fmt: skip
-    load_size: int = setting(0, "0: no jitter; L: resize to L×L, then random-crop back to data.resolution", min=0)
-    mirror: bool = setting(
-        True,
-        "flip half the images horizontally at random (with the resize-and-crop jitter, "
-        "or alone when data.load_size is 0)",
-    )
 
 
 class AttributeImages(DomainTarget):
@@ -169,9 +146,6 @@ def read_listed(folder: Path, files: Sequence[str], table: Path, s: dict) -> Ten
     return convert_channels(images, s["channels"])
 
 
-@TARGETS.register(
-    "attributes", "images with binary attributes (StarGAN on CelebA): list_attr_celeba.txt", AttributeSettings
-)
 def attributes(s: dict) -> AttributeImages:
     """The chosen attributes of the table's images; the table's last data.held_out images held out."""
     s = {**asdict(AttributeSettings()), **s}

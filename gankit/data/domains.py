@@ -20,14 +20,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import ConfigError, DataError
-from ..registries import TARGETS
-from ..settings import list_setting, setting
+from ..target_settings import RANGES, SPLITS, DomainSettings, UnpairedSettings
 from .augment import Jitter
 from .base import samples_to_images
 from .images import (
     IMAGE_EXTENSIONS,
-    RANGES,
-    ImageSettings,
     _open_image,
     _required_path,
     as_chw,
@@ -39,7 +36,6 @@ from .images import (
 )
 from .paired import _stack
 
-SPLITS = ("train", "test")
 HELD_OUT = ("test", "val")  # beside train/, the first of these that exists is the held-out split
 IMAGE_KEYS = ("a", "x")  # the batch keys that hold images (the rest are labels)
 D = TypeVar("D", bound="DomainImages")
@@ -47,39 +43,6 @@ TWO_DOMAINS = "a two-domain model needs trainA/ and trainB/ folders, or data.dom
 
 
 # --------------------------------------------------------------------------- settings
-
-
-@dataclass
-class DomainSettings(ImageSettings):
-    """Settings of the domains target: where the domain folders are, which to use, the jitter."""
-
-    path: str = setting("", "folder with a sub-folder of images per domain, under train/ or not (required)")
-    domains: list[str] = list_setting(
-        [], 'the domain folders, in order ("cat,dog,wild"); empty: every sub-folder, sorted', comma=True
-    )
-    split: str = setting("train", "which split to train on; train holds out test/ or val/ (testA/ testB/) when "
-                         "there is one", choices=list(SPLITS))  # fmt: skip
-    limit: int = setting(0, "0: every image; N: at most the first N images of each domain", min=0)
-    load_size: int = setting(
-        0, "0: no jitter; L: resize to L×L, then random-crop back to data.resolution (CycleGAN: 286 → 256)", min=0
-    )
-    mirror: bool = setting(
-        True,
-        "flip half the images horizontally at random (with the resize-and-crop jitter, "
-        "or alone when data.load_size is 0)",
-    )
-
-
-@dataclass
-class UnpairedSettings(DomainSettings):
-    """Settings of the unpaired target: as `domains`, with exactly two domains A and B."""
-
-    path: str = setting("", "folder with trainA/ and trainB/ (testA/ testB/ held out), or a folder per domain "
-                        "(required)")  # fmt: skip
-    domains: list[str] = list_setting(
-        [], 'the two domain folders, A then B ("cat,dog"); empty: trainA/ trainB/, or the only two sub-folders',
-        comma=True,
-    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- what every domain target offers
@@ -417,17 +380,11 @@ def build_domains(s: dict, kind: type[D]) -> D:
     return kind(train, found.names, s["range"], held_out, jitter_of(s, tuple(train[0].shape[1:])))
 
 
-@TARGETS.register(
-    "unpaired", "two unaligned image domains (CycleGAN): trainA/ and trainB/, or two domain folders", UnpairedSettings
-)
 def unpaired(s: dict) -> UnpairedImages:
     """Domains A and B from data.path, each walked in its own shuffled epochs."""
     return build_domains(s, UnpairedImages)
 
 
-@TARGETS.register(
-    "domains", "images labelled by domain (StarGAN): a sub-folder of images per domain, e.g. AFHQ", DomainSettings
-)
 def domains(s: dict) -> DomainImages:
     """Every chosen domain folder under data.path, each image labelled by its domain."""
     return build_domains(s, DomainImages)

@@ -12,7 +12,6 @@ import math
 import os
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +22,7 @@ from torch import Tensor
 
 from ..errors import ConfigError, DataError
 from ..metrics.classifier import DomainClassifier, class_measures, to_unit
-from ..registries import TARGETS
-from ..settings import setting
+from ..target_settings import RANGES
 from .base import samples_to_images
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".webp")
@@ -42,37 +40,10 @@ FASHION_MNIST_CLASSES = [
     "Ankle boot",
 ]
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-RANGES = ("minus-one-one", "zero-one")
 CHUNK = 4096  # images per step when converting to grey, to bound the int32 temporaries
 
 
 # --------------------------------------------------------------------------- settings
-
-
-@dataclass
-class ImageSettings:
-    """Settings every image target has: how pixels are sized, coloured and scaled, and how many are read."""
-
-    resolution: int = setting(0, "0: native size; R: resize to R×R (shorter side, then centre crop)", min=0, max=4096)
-    channels: int = setting(0, "0: native; 1: grey (luminance); 3: RGB (grey repeated)", choices=[0, 1, 3])
-    range: str = setting("minus-one-one", "what pixels decode to: [-1, 1] or [0, 1]", choices=list(RANGES))
-    limit: int = setting(0, "0: every image; N: the first N images (quick runs, tests)", min=0)
-
-
-@dataclass
-class FolderSettings(ImageSettings):
-    """Settings of the folder target: the folder, and whether sub-folders are classes."""
-
-    path: str = setting("", "folder of images, searched recursively (required)")
-    classes: bool = setting(False, "label each image by its first-level sub-folder (sorted names → ids)")
-
-
-@dataclass
-class NpzSettings(ImageSettings):
-    """Settings of the npz target: the file, and how many classes its labels have."""
-
-    path: str = setting("", "a .npz file: images under x (or images), labels under y (or labels) (required)")
-    num_classes: int = setting(0, "classes of the labels (0: the largest label + 1)", min=0)
 
 
 # --------------------------------------------------------------------------- the target
@@ -305,7 +276,6 @@ def _required_path(s: dict, target: str, expected: str) -> Path:
     return Path(s["path"]).expanduser()
 
 
-@TARGETS.register("folder", "any folder of images (recursive), optionally classed by sub-folder", FolderSettings)
 def image_folder(s: dict) -> ImageDataset:
     """Every image under `path`, labelled by first-level sub-folder when `classes` is set."""
     folder = _required_path(s, "folder", "a folder of images (searched recursively)")
@@ -364,7 +334,6 @@ def _npz_images(array: np.ndarray, path: Path, key: str) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(array))
 
 
-@TARGETS.register("npz", "images (and labels) from a NumPy .npz file", NpzSettings)
 def npz(s: dict) -> ImageDataset:
     """Images (and labels) from a .npz file, read without pickle."""
     path = _required_path(s, "npz", "a .npz file with images under x or images")

@@ -11,7 +11,6 @@ is saved with the run: the config records what it was (`data.target = memory`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -22,26 +21,11 @@ from ..distributed import Group
 from ..errors import ConfigError, DataError
 from ..metrics.toy import energy_distance, sliced_wasserstein
 from ..plots import draw_points_2d, draw_values_1d
-from ..registries import TARGETS
 from ..rng import derive_seed
-from ..settings import list_setting, setting
-from .images import RANGES, ImageDataset, decode_pixels
-
-MEMORY = "memory"
-KINDS = ("tensor", "dataset", "dataloader")
+from ..target_settings import MEMORY
+from .images import ImageDataset, decode_pixels
 
 
-@dataclass
-class MemorySettings:
-    kind: str = setting("tensor", "what was given to gankit.train(data=…) (informative)", choices=KINDS)
-    shape: list[int] = list_setting([], "shape of one sample (informative)", min=1)
-    samples: int = setting(0, "samples in the data (0: unknown, a DataLoader's) (informative)", min=0)
-    value_range: str = setting("", "images: what their pixels are, [-1, 1] or [0, 1] (informative)",
-                               choices=("", *RANGES))  # fmt: skip
-
-
-@TARGETS.register(MEMORY, "data given in Python to gankit.train(data=…): a tensor, Dataset or DataLoader",
-                  MemorySettings)  # fmt: skip
 def memory(s: dict) -> Any:
     """The data was not saved with the run: say how to give it again."""
     shape = "×".join(map(str, s["shape"])) or "?"

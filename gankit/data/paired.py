@@ -18,14 +18,11 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError, DataError
-from ..registries import TARGETS
-from ..settings import setting
+from ..target_settings import DIRECTIONS, LAYOUTS, RANGES, SPLITS, PairedSettings
 from .augment import Jitter
 from .base import samples_to_images
 from .images import (
     IMAGE_EXTENSIONS,
-    RANGES,
-    ImageSettings,
     _open_image,
     _required_path,
     as_chw,
@@ -38,9 +35,6 @@ from .images import (
     resize_images,
 )
 
-LAYOUTS = ("auto", "side-by-side", "folders")
-DIRECTIONS = ("AtoB", "BtoA")
-SPLITS = ("train", "test")
 UNPAIRED_FOLDERS = ("trainA", "trainB", "testA", "testB", "valA", "valB")
 NEEDS_PAIRS = (
     "a paired model needs pairs — A/ and B/ folders whose files match by name, or side-by-side images; "
@@ -49,31 +43,6 @@ NEEDS_PAIRS = (
 
 
 # --------------------------------------------------------------------------- settings
-
-
-@dataclass
-class PairedSettings(ImageSettings):
-    """Settings of a paired target: where the pairs are, how they are laid out, which way they translate."""
-
-    path: str = setting("", "folder of pairs: A/ and B/ (under <split>/ or not), or side-by-side images (required)")
-    layout: str = setting(
-        "auto", "auto; side-by-side: each file is A (left) beside B (right); folders: A/ and B/", choices=list(LAYOUTS)
-    )
-    direction: str = setting("AtoB", "AtoB: translate A into B; BtoA: translate B into A", choices=list(DIRECTIONS))
-    split: str = setting("train", "which pairs to train on; train also holds out test/ when there is one",
-                         choices=list(SPLITS))  # fmt: skip
-    load_size: int = setting(
-        0, "0: no jitter; L: resize to L×L, then random-crop back to data.resolution (pix2pix: 286 → 256)", min=0
-    )
-    mirror: bool = setting(True, "with the jitter (load_size > 0): flip half the pairs horizontally at random")
-
-
-@dataclass
-class FacadesSettings(PairedSettings):
-    """Settings of the CMP facades: the shared copy by default, label maps (B) → photos (A)."""
-
-    path: str = setting("", "folder holding train/{A,B} and test/{A,B}; empty: $GANKIT_DATA/facades")
-    direction: str = setting("BtoA", "BtoA: label maps → photos; AtoB: photos → label maps", choices=list(DIRECTIONS))
 
 
 # --------------------------------------------------------------------------- the target
@@ -424,17 +393,11 @@ def build_paired(s: dict, default_path: str | None = None, default_direction: st
     return PairedImages(inputs, targets, s["range"], held_out, jitter)
 
 
-@TARGETS.register(
-    "paired", "aligned image pairs (pix2pix): A/ and B/ folders matched by name, or side-by-side files", PairedSettings
-)
 def paired(s: dict) -> PairedImages:
     """Pairs from data.path, translated A → B (or B → A)."""
     return build_paired(s)
 
 
-@TARGETS.register(
-    "facades", "CMP facades: 400 + 106 label-map/photo pairs, 256×256 (pix2pix), labels → photos", FacadesSettings
-)
 def facades(s: dict) -> PairedImages:
     """The CMP facades from $GANKIT_DATA/facades (or data.path), label maps → photos by default."""
     return build_paired(s, default_path=str(data_root("facades")), default_direction="BtoA")

@@ -10,7 +10,6 @@ import gzip
 import math
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,43 +18,17 @@ from torch import Tensor
 
 from ..errors import DataError
 from ..metrics.classifier import DomainClassifier, domain_classifier
-from ..registries import TARGETS
-from ..settings import setting
 from .download import fetch_dataset
 from .images import (
     CIFAR10_CLASSES,
     FASHION_MNIST_CLASSES,
     MNIST_CLASSES,
     ImageDataset,
-    ImageSettings,
     _finish,
     _open_image,
     _take,
     data_root,
 )
-
-
-@dataclass
-class NamedImageSettings(ImageSettings):
-    """Settings of the published datasets (mnist, fashion-mnist, cifar10): where they are, which split."""
-
-    root: str = setting(
-        "", "folder of the dataset files; empty: $GANKIT_DATA/<name> or ~/.cache/gankit/datasets/<name>"
-    )
-    split: str = setting(
-        "train", "which images: train, test or all (train then test)", choices=["train", "test", "all"]
-    )
-    download: bool = setting(False, "fetch the official files (checksummed) into root when they are missing")
-
-
-@dataclass
-class IdxSettings(NamedImageSettings):
-    """Settings of the MNIST-format datasets: the published ones, plus their domain classifier."""
-
-    classifier: bool = setting(
-        True, "score generated images with a LeNet trained (once, then cached) on this dataset's train split"
-    )
-
 
 # --------------------------------------------------------------------------- IDX (MNIST, Fashion-MNIST)
 
@@ -169,13 +142,11 @@ def _with_classifier(name: str, dataset: ImageDataset, s: dict) -> ImageDataset:
     return dataset
 
 
-@TARGETS.register("mnist", "MNIST handwritten digits: 60,000 + 10,000 grey 28×28 images, 10 classes", IdxSettings)
 def mnist(s: dict) -> ImageDataset:
     """MNIST from its four IDX files."""
     return _with_classifier("mnist", _load_idx("mnist", MNIST_CLASSES, s), s)
 
 
-@TARGETS.register("fashion-mnist", "Fashion-MNIST clothes: 60,000 + 10,000 grey 28×28 images, 10 classes", IdxSettings)
 def fashion_mnist(s: dict) -> ImageDataset:
     """Fashion-MNIST from its four IDX files (the MNIST layout)."""
     return _with_classifier("fashion-mnist", _load_idx("fashion-mnist", FASHION_MNIST_CLASSES, s), s)
@@ -309,7 +280,6 @@ def _read_strip(path: Path) -> np.ndarray:
     return pixels.reshape(-1, 32, 32, 3)
 
 
-@TARGETS.register("cifar10", "CIFAR-10: 50,000 + 10,000 colour 32×32 images, 10 classes", NamedImageSettings)
 def cifar10(s: dict) -> ImageDataset:
     """CIFAR-10 from the binary batches, the python batches or the PNG-strip subset, whichever the folder holds."""
     # the subset is a fallback for reading; a download always goes to the full set's folder

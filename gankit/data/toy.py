@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,23 +12,8 @@ from torch import Tensor
 from ..errors import ConfigError
 from ..metrics.toy import energy_distance, mode_coverage, sliced_wasserstein, wasserstein_1d
 from ..plots import draw_points_2d, draw_values_1d
-from ..registries import TARGETS
-from ..settings import list_setting, setting
-
-
-@dataclass
-class ToySettings:
-    size: int = setting(0, "0: fresh samples for every batch; N: a fixed set of N samples walked in epochs", min=0)
-
 
 # --------------------------------------------------------------------------- 1-D
-
-
-@dataclass
-class Gaussian1DSettings(ToySettings):
-    mean: float = setting(4.0, "mean of the target normal")
-    std: float = setting(1.5, "standard deviation of the target normal", min=1e-6)
-    length: int = setting(1000, "draws per sample; a sample is their sorted vector", min=2)
 
 
 class ToyTarget:
@@ -87,7 +71,6 @@ class Gaussian1D(ToyTarget):
         draw_values_1d(ax, real, fake, noise)
 
 
-@TARGETS.register("gaussian-1d", "seed 000: sorted vectors of draws from N(4, 1.5)", Gaussian1DSettings)
 def gaussian_1d(s: dict) -> Gaussian1D:
     return Gaussian1D(s["mean"], s["std"], s["length"])
 
@@ -115,13 +98,6 @@ class Points2D(ToyTarget):
         draw_points_2d(ax, real, fake, self.centres)
 
 
-@dataclass
-class Gaussian2DSettings(ToySettings):
-    size: int = setting(1000, "0: fresh samples for every batch; N: a fixed set of N samples walked in epochs", min=0)
-    A: list[list[float]] = list_setting([[1.0, 2.0], [-0.1, 0.5]], "mixing matrix: x = z·A + b, z ~ N(0, I)")
-    b: list[float] = list_setting([1.0, 2.0], "offset b: the target mean")
-
-
 class Gaussian2D(Points2D):
     """Seed 004: x = z·A + b with z ~ N(0, I₂); the target mean is b and covariance AᵀA."""
 
@@ -144,7 +120,6 @@ class Gaussian2D(Points2D):
         }
 
 
-@TARGETS.register("gaussian-2d", "seed 004: x = N(0, I)·A + b, a correlated 2-D Gaussian", Gaussian2DSettings)
 def gaussian_2d(s: dict) -> Gaussian2D:
     if len(s["A"]) != 2 or any(len(row) != 2 for row in s["A"]):
         raise ConfigError(f"data.A must be a 2×2 list of lists, got {s['A']}")
@@ -168,36 +143,15 @@ class Mixture2D(Points2D):
         return {**super().evaluate(fake, rng, labels), **mode_coverage(fake, self.centres, self.std)}
 
 
-@dataclass
-class RingSettings(ToySettings):
-    modes: int = setting(8, "Gaussians evenly spaced on the circle", min=1)
-    radius: float = setting(2.0, "circle radius", min=1e-6)
-    std: float = setting(0.02, "standard deviation of each Gaussian", min=1e-6)
-
-
-@TARGETS.register("ring", "k Gaussians evenly spaced on a circle (VEEGAN: 8, radius 2, std 0.02)", RingSettings)
 def ring(s: dict) -> Mixture2D:
     angles = torch.arange(s["modes"], dtype=torch.float64) * (2 * math.pi / s["modes"])
     return Mixture2D(s["radius"] * torch.stack([angles.cos(), angles.sin()], 1), s["std"])
 
 
-@dataclass
-class GridSettings(ToySettings):
-    side: int = setting(5, "k: a k×k lattice of Gaussians", min=1)
-    spacing: float = setting(2.0, "distance between neighbouring centres", min=1e-6)
-    std: float = setting(0.05, "standard deviation of each Gaussian", min=1e-6)
-
-
-@TARGETS.register("grid", "k×k Gaussians on a square lattice (PacGAN: 5×5, spacing 2, std 0.05)", GridSettings)
 def grid(s: dict) -> Mixture2D:
     ticks = (torch.arange(s["side"], dtype=torch.float64) - (s["side"] - 1) / 2) * s["spacing"]
     xs, ys = torch.meshgrid(ticks, ticks, indexing="ij")
     return Mixture2D(torch.stack([xs.flatten(), ys.flatten()], 1), s["std"])
-
-
-@dataclass
-class MoonsSettings(ToySettings):
-    noise: float = setting(0.05, "standard deviation of the Gaussian noise added to each point", min=0.0)
 
 
 class Moons(Points2D):
@@ -215,16 +169,8 @@ class Moons(Points2D):
         return points + self.noise * torch.randn(n, 2, generator=rng, device=rng.device)
 
 
-@TARGETS.register("moons", "two interleaving half circles", MoonsSettings)
 def moons(s: dict) -> Moons:
     return Moons(s["noise"])
-
-
-@dataclass
-class SpiralSettings(ToySettings):
-    turns: float = setting(2.0, "turns of the spiral", min=0.1)
-    radius: float = setting(2.0, "outer radius", min=1e-6)
-    noise: float = setting(0.05, "standard deviation of the Gaussian noise added to each point", min=0.0)
 
 
 class Spiral(Points2D):
@@ -241,6 +187,5 @@ class Spiral(Points2D):
         return points + self.noise * torch.randn(n, 2, generator=rng, device=rng.device)
 
 
-@TARGETS.register("spiral", "an Archimedean spiral with noise", SpiralSettings)
 def spiral(s: dict) -> Spiral:
     return Spiral(s["turns"], s["radius"], s["noise"])

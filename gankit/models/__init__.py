@@ -7,9 +7,8 @@ from typing import Any
 
 from ..data import TargetInfo
 from ..diversity import packed_shape
+from ..model_settings import MODELS  # declares the models; each builder's module is imported when it builds
 from ..recipe import GAN
-from ..registries import MODELS
-from . import cyclegan, dcgan, mlp, own, pix2pix, resnet, stargan  # noqa: F401  (register the models)
 
 
 def build_model(config: dict[str, Any], target: TargetInfo) -> GAN:

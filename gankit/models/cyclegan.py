@@ -11,7 +11,6 @@ latest move only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -23,10 +22,8 @@ from ..errors import ConfigError
 from ..games import discriminator_stats
 from ..losses import Objective, get_objective
 from ..recipe import Batch, Player
-from ..registries import MODELS
-from ..settings import setting
-from ..translation import TEST_MODES, check_patch_size, inputs_as_output, refuse_loss_settings
-from .translation_nets import NORMS, PatchDiscriminator, ResNetTranslator, init_normal
+from ..translation import check_patch_size, inputs_as_output, refuse_loss_settings
+from .translation_nets import PatchDiscriminator, ResNetTranslator, init_normal
 
 
 class ImagePool(nn.Module):
@@ -158,27 +155,6 @@ class CycleGAN(DomainTranslationGAN):
         return torch.cat(shown), 3
 
 
-@dataclass
-class CycleGANSettings:
-    g_width: int = setting(64, "channels of each G's first layer", min=1)
-    blocks: int = setting(0, "residual blocks of each G (0: 9 at 256 px and above, 6 below, as the reference)",
-                          min=0)  # fmt: skip
-    d_width: int = setting(64, "channels of each D's first layer", min=1)
-    d_layers: int = setting(3, "PatchGAN depth: 3 judges 70×70 patches (1: 16×16, 2: 34×34)", min=1)
-    norm: str = setting("instance", "normalisation in G and D: instance (CycleGAN), batch, none", choices=NORMS)
-    dropout: float = setting(0.0, "dropout in G's residual blocks (the reference: none)", min=0.0, max=0.99)
-    cycle_weight: float = setting(10.0, "λ of the cycle-consistency loss ‖G_BA(G_AB(a)) − a‖₁ (and from B); 0: off",
-                                  min=0.0)  # fmt: skip
-    identity_weight: float = setting(
-        0.5, "identity loss ‖G_AB(b) − b‖₁ (and for A), weighted by this × cycle_weight; 0: off", min=0.0)  # fmt: skip
-    gan_weight: float = setting(
-        2.0, "weight of G's adversarial terms; 2 with least-squares matches the reference's mean square, which "
-        "gankit's least-squares G loss halves", min=0.0)  # fmt: skip
-    pool_size: int = setting(50, "generated images remembered per D (half of each D batch comes from the pool "
-                             "once it is full); 0: no pool", min=0)  # fmt: skip
-    test_mode: str = setting("eval", "how G runs when translating: eval (dropout off) or train", choices=TEST_MODES)
-
-
 def unpaired_shape(name: str, config: dict[str, Any], target: TargetInfo) -> tuple[int, int, int]:
     """The C×H×W of the domains' images, checked for a two-domain image model."""
     if len(target.shape) != 3 or target.value_range is None:
@@ -192,8 +168,6 @@ def unpaired_shape(name: str, config: dict[str, Any], target: TargetInfo) -> tup
     return c, h, w
 
 
-@MODELS.register("cyclegan", "CycleGAN: unpaired two-domain translation (two ResNet Gs, two PatchGAN Ds, cycle "
-                 "and identity losses, history pools)", CycleGANSettings, players=("G", "D"))  # fmt: skip
 def build_cyclegan(config: dict[str, Any], target: TargetInfo) -> CycleGAN:
     m = config["model"]
     if tuple(target.keys) != ("a", "x") or len(target.class_names) != 2:

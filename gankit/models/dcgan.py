@@ -9,7 +9,6 @@ when it is `base`·2^k with 3 ≤ base ≤ 7 and k ≥ 1: 28 (7·4), 32 (4·8), 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -19,8 +18,6 @@ from ..data import TargetInfo
 from ..errors import ConfigError
 from ..games import StandardGAN
 from ..recipe import Latent
-from ..registries import MODELS
-from ..settings import setting
 from .common import class_count, init_dcgan, output_layer
 
 
@@ -114,19 +111,6 @@ class DCGANDiscriminator(nn.Module):
         return self.net(x)
 
 
-@dataclass
-class DCGANSettings:
-    latent_dim: int = setting(100, "size of the N(0, 1) noise vector", min=1)
-    g_width: int = setting(64, "channels of G's last hidden layer (doubling towards its input)", min=1)
-    d_width: int = setting(64, "channels of D's first layer (doubling towards its output)", min=1)
-    conditional: bool = setting(False, "class-conditional G and D (needs labelled data)")
-    embed_dim: int = setting(10, "size of the label embedding (D sees it as that many constant planes)", min=1)
-    d_norm: str = setting("auto", "D's normalisation: batch, layer, none, or auto (batch; layer when a gradient "
-                          "penalty is on, since batch norm couples the samples the penalty treats one by one)",
-                          choices=("auto", "batch", "layer", "none"))  # fmt: skip
-
-
-@MODELS.register("dcgan", "all-convolutional DCGAN for 28–128 px, grey or colour", DCGANSettings)
 def build_dcgan(config: dict[str, Any], target: TargetInfo) -> StandardGAN:
     m = config["model"]
     if len(target.shape) != 3 or target.shape[1] != target.shape[2]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
@@ -20,8 +19,6 @@ from ..diversity import MinibatchStdDev
 from ..errors import ConfigError
 from ..games import StandardGAN
 from ..recipe import Latent, LatentKind
-from ..registries import MODELS
-from ..settings import list_setting, setting
 from .common import INITIALISERS, class_count
 
 Activation = Literal["relu", "leaky_relu", "tanh", "sigmoid", "elu", "gelu", "silu"]
@@ -129,41 +126,6 @@ class MLPDiscriminator(nn.Module):
         return self.head(self.net(h))
 
 
-@dataclass
-class MLPSettings:
-    latent_dim: int = setting(2, "size of the noise vector", min=1)
-    latent: str = setting(
-        "normal",
-        "noise: normal, uniform [0,1) or uniform-symmetric [-1,1)",
-        choices=("normal", "uniform", "uniform-symmetric"),
-    )
-    g_hidden: list[int] = list_setting([128, 128, 128], "G's hidden layer widths (empty: one linear layer)", min=1)
-    g_activation: list[str] = list_setting(
-        ["relu"], "G's activation per hidden layer (one: all)", choices=tuple(ACTIVATIONS)
-    )
-    g_output: str = setting("linear", "G's output activation", choices=tuple(OUTPUTS))
-    d_hidden: list[int] = list_setting([128, 128, 128], "D's hidden layer widths", min=1)
-    d_activation: list[str] = list_setting(
-        ["leaky_relu"], "D's activation per hidden layer (one: all)", choices=tuple(ACTIVATIONS)
-    )
-    d_features: str = setting(
-        "raw", "what D sees: the raw sample, or only its [mean, std] (seed 000)", choices=("raw", "mean-std")
-    )
-    d_head: str = setting(
-        "logit", "D's output: one logit, or seed 004's two-class softmax", choices=("logit", "softmax2")
-    )
-    d_mbstd: int = setting(
-        0, "minibatch standard deviation before D's last layer, over groups of this many samples (0: off)", min=0
-    )
-    init: str = setting(
-        "default",
-        "weight initialisation: PyTorch's default, N(0, 0.02) as seed 004, or Glorot as seed 003",
-        choices=tuple(INITIALISERS),
-    )
-    conditional: bool = setting(False, "class-conditional G and D (needs labelled data)")
-    embed_dim: int = setting(10, "size of the label embedding of a conditional model", min=1)
-
-
 def _per_layer(activations: list[str], hidden: list[int], key: str) -> list[str]:
     if len(activations) == 1:
         return activations * len(hidden)
@@ -174,7 +136,6 @@ def _per_layer(activations: list[str], hidden: list[int], key: str) -> list[str]
     return activations
 
 
-@MODELS.register("mlp", "multilayer perceptrons (the seeds' toy networks and seed 003's MNIST GAN)", MLPSettings)
 def build_mlp(config: dict[str, Any], target: TargetInfo) -> StandardGAN:
     m = config["model"]
     classes = class_count(m, target)

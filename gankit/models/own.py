@@ -13,7 +13,6 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -23,26 +22,7 @@ from ..data import TargetInfo
 from ..errors import ConfigError, DataError, RunError
 from ..games import StandardGAN
 from ..recipe import Latent, LatentKind
-from ..registries import MODELS
-from ..settings import setting
 from .common import class_count
-
-OWN = "own"
-
-
-@dataclass
-class OwnSettings:
-    generator: str = setting("", "G's class or factory as module:qualname (e.g. my_networks:Generator) (required)")
-    generator_kwargs: dict = field(default_factory=dict, metadata={"help": "keyword arguments G is built with"})
-    discriminator: str = setting("", "D's class or factory as module:qualname (required)")
-    discriminator_kwargs: dict = field(default_factory=dict, metadata={"help": "keyword arguments D is built with"})
-    latent_dim: int = setting(2, "size of the noise vector G takes", min=1)
-    latent: str = setting(
-        "normal",
-        "noise: normal, uniform [0,1) or uniform-symmetric [-1,1)",
-        choices=("normal", "uniform", "uniform-symmetric"),
-    )
-    conditional: bool = setting(False, "G and D take class ids as a second argument (labelled data)")
 
 
 def import_object(name: str, key: str) -> Any:
@@ -156,8 +136,6 @@ def first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
-@MODELS.register(OWN, "your own generator and discriminator, by importable name (gankit.train(generator=…))",
-                 OwnSettings)  # fmt: skip
 def build_own(config: dict[str, Any], target: TargetInfo) -> StandardGAN:
     m = config["model"]
     generator = build_network(m["generator"], m["generator_kwargs"], "model.generator")

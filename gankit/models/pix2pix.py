@@ -9,7 +9,6 @@ the output sharp. D's loss is halved, as in the paper, to slow it against G.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -20,10 +19,8 @@ from ..errors import ConfigError
 from ..games import discriminator_stats
 from ..losses import Objective, get_objective
 from ..recipe import Batch, Player
-from ..registries import MODELS
-from ..settings import setting
-from ..translation import TEST_MODES, TranslationGAN, check_patch_size, refuse_loss_settings
-from .translation_nets import NORMS, PatchDiscriminator, ResNetTranslator, UNetGenerator, init_normal
+from ..translation import TranslationGAN, check_patch_size, refuse_loss_settings
+from .translation_nets import PatchDiscriminator, ResNetTranslator, UNetGenerator, init_normal
 
 
 class Pix2Pix(TranslationGAN):
@@ -91,27 +88,6 @@ class Pix2Pix(TranslationGAN):
         return not self.objective.critic
 
 
-@dataclass
-class Pix2PixSettings:
-    generator: str = setting("unet", "G: the U-Net (pix2pix) or the ResNet translator (CycleGAN's)",
-                             choices=("unet", "resnet"))  # fmt: skip
-    g_width: int = setting(64, "channels of G's first layer (doubling inwards, capped at 8×)", min=1)
-    depth: int = setting(0, "U-Net: down-convolutions (0: down to 1×1, i.e. 8 at 256 px, 6 at 64 px)", min=0)
-    blocks: int = setting(9, "ResNet translator: residual blocks (9 at 256 px, 6 at 128 px in CycleGAN)", min=1)
-    dropout: float = setting(0.5, "dropout in G's innermost decoder blocks (U-Net) or residual blocks (ResNet)",
-                             min=0.0, max=0.99)  # fmt: skip
-    d_width: int = setting(64, "channels of D's first layer", min=1)
-    d_layers: int = setting(3, "PatchGAN depth: 3 judges 70×70 patches (1: 16×16, 2: 34×34, 4: 142×142)", min=1)
-    norm: str = setting("batch", "normalisation in G and D: batch (pix2pix), instance, none", choices=NORMS)
-    l1_weight: float = setting(100.0, "λ of G's L1 term ‖G(a) − x‖₁ (0: adversarial loss alone)", min=0.0)
-    gan_weight: float = setting(1.0, "weight of G's adversarial term (0: L1 alone, the paper's ablation)", min=0.0)
-    test_mode: str = setting(
-        "train", "how G runs when translating: train (dropout and batch statistics as in training, as the paper "
-        "does) or eval (dropout off, running statistics)", choices=TEST_MODES)  # fmt: skip
-
-
-@MODELS.register("pix2pix", "Pix2Pix: paired image translation (U-Net or ResNet G, PatchGAN D on input+output)",
-                 Pix2PixSettings, players=("D", "G"))  # fmt: skip
 def build_pix2pix(config: dict[str, Any], target: TargetInfo) -> Pix2Pix:
     m = config["model"]
     if not target.input_shape:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -25,8 +24,6 @@ from ..errors import ConfigError
 from ..games import StandardGAN
 from ..layers import DiscriminatorBlock, GeneratorBlock, ResidualMLPBlock, SelfAttention
 from ..recipe import Latent
-from ..registries import MODELS
-from ..settings import setting
 from .common import class_count, output_layer
 from .dcgan import plan
 
@@ -136,22 +133,11 @@ class ResMLPDiscriminator(nn.Module):
         return out
 
 
-@dataclass
-class ResNetSettings:
-    latent_dim: int = setting(128, "size of the N(0, 1) noise vector", min=1)
-    g_width: int = setting(256, "channels (images) or units (vectors) of G's residual blocks", min=1)
-    d_width: int = setting(128, "channels (images) or units (vectors) of D's residual blocks", min=1)
-    blocks: int = setting(3, "residual blocks per network on vector data (images: set by the resolution)", min=1)
-    conditional: bool = setting(False, "conditional batch norm in G and a projection D (needs labelled data)")
-    attention: int = setting(0, "images: feature-map size with a self-attention block in G and D (0: none)", min=0)
-
-
 def _attention_sizes(resolution: int) -> list[int]:
     base, doublings = plan(resolution)
     return [base * 2**k for k in range(1, doublings)]
 
 
-@MODELS.register("resnet", "SN-GAN's ResNet G and D (images or vectors); SAGAN with model.attention", ResNetSettings)
 def build_resnet(config: dict[str, Any], target: TargetInfo) -> StandardGAN:
     m = config["model"]
     classes = class_count(m, target)

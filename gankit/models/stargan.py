@@ -11,7 +11,6 @@ Domains are single labels (a folder per domain) or several attributes at once (a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -23,12 +22,9 @@ from ..domain_translation import DomainTranslationGAN
 from ..errors import ConfigError
 from ..losses import Objective, get_objective
 from ..recipe import Batch, Player
-from ..registries import MODELS
 from ..regularisers import gradient_penalty
-from ..settings import setting
-from ..translation import TEST_MODES, inputs_as_output, refuse_loss_settings
+from ..translation import inputs_as_output, refuse_loss_settings
 from .cyclegan import unpaired_shape
-from .translation_nets import NORMS
 
 
 def _norm(norm: str, channels: int) -> nn.Module:
@@ -204,21 +200,6 @@ class StarGAN(DomainTranslationGAN):
         return torch.cat(shown), k + 1
 
 
-@dataclass
-class StarGANSettings:
-    g_width: int = setting(64, "channels of G's first layer", min=1)
-    blocks: int = setting(6, "residual blocks of G", min=1)
-    norm: str = setting("instance", "normalisation in G: instance (StarGAN), batch, none", choices=NORMS)
-    d_width: int = setting(64, "channels of D's first layer", min=1)
-    d_layers: int = setting(0, "D's stride-2 convolutions (0: down to 2×2, i.e. 6 at 128 px, the reference)", min=0)
-    cls_weight: float = setting(1.0, "λ_cls of the domain-classification losses", min=0.0)
-    rec_weight: float = setting(10.0, "λ_rec of the reconstruction loss ‖G(G(x, c'), c) − x‖₁; 0: off", min=0.0)
-    test_mode: str = setting("eval", "how G runs when translating: eval (running statistics) or train",
-                             choices=TEST_MODES)  # fmt: skip
-
-
-@MODELS.register("stargan", "StarGAN: one G for many domains (label planes in), D with a patch critic and a "
-                 "domain classifier, WGAN-GP, reconstruction loss", StarGANSettings, players=("D", "G"))  # fmt: skip
 def build_stargan(config: dict[str, Any], target: TargetInfo) -> StarGAN:
     m, loss = config["model"], config["loss"]
     single = tuple(target.keys) == ("x", "y") and target.num_classes >= 2

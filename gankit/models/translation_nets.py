@@ -14,8 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-
-NORMS = ("batch", "instance", "none")
+from ..model_settings import NORMS
 
 
 def _norm_factory(norm: str) -> Callable[[int], nn.Module]:
