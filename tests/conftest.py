@@ -162,6 +162,17 @@ def cli(capsys):
 
 
 @pytest.fixture(autouse=True)
+def _gankit_logger_restored():
+    """Every test ends with the "gankit" logger as it found it: a command run in-process
+    (`cli.main`) gives it a stderr handler and stops propagation for the rest of the process,
+    which would hide gankit's lines from later tests' caplog in the same worker."""
+    log = logging.getLogger("gankit")
+    saved = (list(log.handlers), log.level, log.propagate)
+    yield
+    log.handlers[:], log.level, log.propagate = saved[0], saved[1], saved[2]
+
+
+@pytest.fixture(autouse=True)
 def _quiet_threads():
     """Tests in this process share 2 cores with subprocesses they start."""
     threads = torch.get_num_threads()

@@ -259,16 +259,13 @@ def test_eval_picture_marks_a_single_evaluation_and_shows_infinity(tmp_path):
 def test_missing_tensorboard_is_said_once_when_auto_asks_for_it(monkeypatch, caplog):
     monkeypatch.setitem(sys.modules, "tensorboard", None)
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
-    logger = logging.getLogger("gankit")
-    monkeypatch.setattr(logger, "level", logging.INFO)
-    logger.addHandler(caplog.handler)  # the CLI's logger may not propagate to the root
+    caplog.set_level(logging.INFO, logger="gankit")  # conftest restores the logger before each test
     try:
         _say_tensorboard_missing.cache_clear()
         assert tensorboard_available("off") is False
         assert not caplog.records  # off asks for nothing
         assert [tensorboard_available("auto") for _ in range(3)] == [False] * 3
     finally:
-        logger.removeHandler(caplog.handler)
         _say_tensorboard_missing.cache_clear()
     said = [r.getMessage() for r in caplog.records if "tensorboard" in r.getMessage().lower()]
     assert len(said) == 1 and "the tensorboard package is not installed" in said[0], said

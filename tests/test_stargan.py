@@ -127,7 +127,7 @@ def test_stargan_trains_on_afhq_photos_resumes_and_translates_to_each_domain(afh
     grids = sorted((run / "grids").glob("grid-*.png"))
     assert [g.name for g in grids] == [f"grid-{s:08d}.png" for s in (50, 100, 150, 200)]
     grid = np.asarray(Image.open(grids[-1]))
-    assert grid.shape == (2 + 3 * 66, 2 + 4 * 66, 3)  # a row per domain: input, to cat, to dog, to wild
+    assert grid.shape == (TITLE_HEIGHT + 2 + 3 * 66, 2 + 4 * 66, 3)  # a row per domain: input, to cat, to dog, to wild
     loaded = gankit.load(run)
     assert loaded.step == 200 and loaded.domains == ("cat", "dog", "wild")
     out = tmp_path / "dogs"
