@@ -163,11 +163,13 @@ def cli(capsys):
 
 @pytest.fixture(autouse=True)
 def _gankit_logger_restored():
-    """Every test ends with the "gankit" logger as it found it: a command run in-process
-    (`cli.main`) gives it a stderr handler and stops propagation for the rest of the process,
-    which would hide gankit's lines from later tests' caplog in the same worker."""
+    """Every test starts with the "gankit" logger as a fresh process has it (no handler, no
+    level, propagating to the root, where caplog listens) and leaves it as it found it: a
+    command run in-process (`cli.main`, also inside module-scoped fixtures) gives it a stderr
+    handler and stops propagation for the rest of the process."""
     log = logging.getLogger("gankit")
     saved = (list(log.handlers), log.level, log.propagate)
+    log.handlers[:], log.level, log.propagate = [], logging.NOTSET, True
     yield
     log.handlers[:], log.level, log.propagate = saved[0], saved[1], saved[2]
 
