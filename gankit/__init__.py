@@ -15,6 +15,8 @@ from .version import __version__ as __version__  # the alias marks a re-export
 if TYPE_CHECKING:
     from .api import TrainResult, evaluate, export_generator, resume, train
     from .loading import LoadedGAN, load
+    from .study import resume_study, study
+    from .study_result import StudyResult
 
 __all__ = [
     "CheckpointError",
@@ -23,16 +25,21 @@ __all__ = [
     "GankitError",
     "LoadedGAN",
     "RunError",
+    "StudyResult",
     "TrainResult",
     "evaluate",
     "export_generator",
     "load",
     "resume",
+    "resume_study",
+    "study",
     "train",
 ]
 _LAZY = {  # public name → the module that defines it
     **dict.fromkeys(("TrainResult", "evaluate", "export_generator", "resume", "train"), ".api"),
     **dict.fromkeys(("LoadedGAN", "load"), ".loading"),
+    **dict.fromkeys(("resume_study", "study"), ".study"),
+    "StudyResult": ".study_result",
 }
 
 

@@ -79,6 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN from its newest checkpoint")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
+    p = sub.add_parser("study", help="train a preset over several seeds (and a grid of settings) as one program",
+                       epilog=EPILOG)  # fmt: skip
+    _config_arguments(p)
+    p.add_argument("--seeds", type=int, default=10, help="members per setting, seeds 0…N−1 (default: 10)")
+    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                   help="a setting to vary, e.g. --grid optim.D.lr=1e-4,3e-4 (repeatable: every combination)")  # fmt: skip
+    p.add_argument("--strict", action="store_true", help="refuse settings whose members cannot be batched")
+    p.add_argument("--name", help="study folder name (default: PRESET-study; taken names get a suffix)")
+    p.add_argument("--runs-dir", default="runs", help="where the study folder goes (default: runs)")
+    p.add_argument("--resume", metavar="STUDY", help="continue the study in folder STUDY")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
     p = sub.add_parser("presets", help="list the presets")
     p.add_argument("--verbose", "-v", action="store_true", help="also print each preset's full config")
 
@@ -121,6 +133,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_study(args: argparse.Namespace) -> int:
+    from .study import resume_study, study
+
+    progress = not args.quiet and sys.stderr.isatty()
+    if args.resume:
+        if args.preset or args.config or args.overrides or args.grid or args.name:
+            raise GankitError("--resume continues a study as it was planned; it takes no preset, --config, --set, "
+                              "--grid or --name")  # fmt: skip
+        result = resume_study(args.resume, progress=progress, quiet=True)
+    else:
+        result = study(args.preset or (None if args.config else DEFAULT_PRESET), seeds=args.seeds,
+                             grid=args.grid, overrides=args.overrides, config_files=args.config,
+                             runs_dir=args.runs_dir, name=args.name, strict=args.strict, progress=progress,
+                             quiet=True)  # fmt: skip
+    print(f"Study {result.study_dir} (mean ± standard deviation [min, max]; study.md and study.png there):")
+    print(result.table())
+    return 0
+
+
 def cmd_presets(args: argparse.Namespace) -> int:
     width = max(len(name) for name, _ in describe_presets())
     for name, text in describe_presets():
@@ -144,6 +175,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "train": cmd_train,
+    "study": cmd_study,
     "presets": cmd_presets,
     "config": cmd_config,
     **RUN_COMMANDS,
@@ -181,8 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except _training_interrupted() as exc:
         if exc.run is not None:  # the process that wrote the checkpoint (rank 0 under torchrun)
-            print(f"gankit: {exc} and saved a checkpoint; continue with: gankit train --resume {exc.run}",
-                  file=sys.stderr)  # fmt: skip
+            print(f"gankit: {exc} and saved a checkpoint; continue with: {exc.resume}", file=sys.stderr)
         return 130
 
 

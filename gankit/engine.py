@@ -128,6 +128,7 @@ class Trainer(IntervalWork):
             first_in_loop=self.image_metrics is not None or not getattr(self.target, "pure_evaluation", False),
         )
         self._bar: Any = None
+        self.label = ""  # prefixes this run's report lines when several runs report together
         self.watcher: Watcher | None = None
         self._step: Callable[[], None] = self._step_choice(settle_fast(self))
 
@@ -222,13 +223,13 @@ class Trainer(IntervalWork):
         except TrainingDiverged as exc:
             raise TrainingDiverged(f"{exc}; {resume_hint(self.run.path if self.run else None)}") from None
 
-    def _fit(self) -> dict[str, Any]:
+    def begin(self) -> Any:
+        """Start the clocks, the progress bar and the run folder's pictures: what the loop (or a
+        population driving this trainer, gankit/population.py) needs before its first iteration."""
         from tqdm.auto import tqdm
 
-        train = self.config["train"]
-        total = train["steps"]
         bar = tqdm(
-            total=total,
+            total=self.config["train"]["steps"],
             initial=self.step,
             disable=not self.progress,
             unit="it",
@@ -244,14 +245,25 @@ class Trainer(IntervalWork):
             self.watcher = Watcher(
                 self.run.path, self.gan, self.target, self.info, self.config, self.tensorboard, self.step
             )
+        return bar
+
+    def iterate(self) -> None:
+        """One iteration of the loop: learning rates, the model's hook, every player's updates
+        (eager or as a captured graph), the generators' moving averages."""
+        total = self.config["train"]["steps"]
+        self.schedules.apply(self.step, total)
+        self.gan.on_iteration(self.step, total)
+        self._step()
+        self.step += 1
+        self.gan.update_ema(self.step)
+
+    def _fit(self) -> dict[str, Any]:
+        total = self.config["train"]["steps"]
+        bar = self.begin()
         try:
             with StopSignals() as stop:
                 while self.step < total:
-                    self.schedules.apply(self.step, total)
-                    self.gan.on_iteration(self.step, total)
-                    self._step()
-                    self.step += 1
-                    self.gan.update_ema(self.step)
+                    self.iterate()
                     bar.update()
                     self._at_intervals(bar)
                     if self._stopping(stop) and self.step < total:

@@ -55,11 +55,11 @@ class GenerativeGAN(GAN):
 
     def noise(self, n: int, rng: torch.Generator) -> Tensor:
         """n noise vectors for this process: its slice of the global batch every process draws."""
-        return self.group.draw(lambda k: self.latent.sample(k, rng), n)
+        return self.group.draw(self.latent.sample, n, rng)
 
     def labels(self, n: int, rng: torch.Generator) -> Tensor | None:
         """n class labels for this process (None for unconditional models), drawn like `noise`."""
-        return self.group.draw(lambda k: self.sample_labels(k, rng), n) if self.num_classes else None
+        return self.group.draw(self.sample_labels, n, rng) if self.num_classes else None
 
     def sample_labels(self, n: int, rng: torch.Generator) -> Tensor | None:
         """Class labels drawn with the data's frequencies for a conditional generator, else None."""
@@ -237,6 +237,12 @@ class StandardGAN(GenerativeGAN):
             return "lazy R1/R2 (loss.r_every > 1) is scheduled on the host"
         return None
 
+    def population_obstacle(self) -> str | None:
+        return None
+
+    def populate(self, group: Group, members: int) -> None:
+        self.group, self.batch_size = group, self.batch_size * members
+
     def pack_discriminator(self, discriminator: nn.Module, m: int) -> None:
         if self.num_classes:
             super().pack_discriminator(discriminator, m)
@@ -279,10 +285,14 @@ class ConditionalGAN(StandardGAN):
     judged real under the labels it was asked for.
     """
 
+    def _label_shift(self, n: int, rng: torch.Generator) -> Tensor:
+        """n offsets in [1, classes): added to a label, each gives a wrong one."""
+        return torch.randint(1, self.num_classes, (n,), generator=rng, device=rng.device)
+
     def d_loss(self, batch: Batch, rng: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
         real, labels, D = batch["x"], batch["y"], self.net("D")
         n = real.shape[0]
-        shift = self.group.draw(lambda k: torch.randint(1, self.num_classes, (k,), generator=rng, device=rng.device), n)
+        shift = self.group.draw(self._label_shift, n, rng)
         wrong = (labels + shift) % self.num_classes
         fake_labels = self.labels(n, rng)
         with torch.no_grad():

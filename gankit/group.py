@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from torch import Tensor
+    from torch import Generator, Tensor
 
 
 @dataclass(frozen=True)
@@ -35,10 +35,12 @@ class Group:
         """This process's rows of a global batch of n·world rows."""
         return slice(self.rank * n, (self.rank + 1) * n)
 
-    def draw(self, sampler: Callable[[int], Tensor], n: int) -> Tensor:
-        """This process's n rows of `sampler(n · world)`: every process draws the same global
-        batch from identically seeded generators and keeps its own slice."""
-        return sampler(n * self.world)[self.shard(n)] if self.distributed else sampler(n)
+    def draw(self, sampler: Callable[[int, Generator], Tensor], n: int, rng: Generator) -> Tensor:
+        """This process's n rows of `sampler(n · world, rng)`: every process draws the same global
+        batch from identically seeded generators and keeps its own slice. (A population of GANs
+        trained as one program draws each member's rows from the member's own generator:
+        gankit/population.py.)"""
+        return sampler(n * self.world, rng)[self.shard(n)] if self.distributed else sampler(n, rng)
 
 
 SINGLE = Group()

@@ -121,6 +121,8 @@ class IntervalWork:
     def _report(self, interval: Interval, record: dict[str, Any]) -> None:
         """One line per evaluation: iteration, epoch, losses, D accuracy and the measures."""
         line = report_line(interval.step, interval.head.get("epoch"), record)
+        if self.label:  # one of several runs reporting together (a study's members)
+            line = f"{self.label}: {line}"
         bar = self._bar
         if bar is None or bar.disable:
             log.info(line)

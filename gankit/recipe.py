@@ -170,6 +170,16 @@ class GAN(nn.Module):
         """Why one training iteration of this model cannot be a static CUDA graph (None: it can)."""
         return None
 
+    def population_obstacle(self) -> str | None:
+        """Why members of this model cannot be trained as one program (gankit/population.py):
+        only games whose every random draw goes through `group.draw` can be (None: they can)."""
+        return f"{type(self).__name__} draws its randomness outside group.draw"
+
+    def populate(self, group: Group, members: int) -> None:
+        """Play as `members` GANs at once: batches hold every member's rows, and `group` draws
+        each member's noise from its own generator."""
+        raise NotImplementedError(self.population_obstacle())
+
     def pack_discriminator(self, discriminator: nn.Module, m: int) -> None:
         """Let D judge packs of `m` samples (`model.pack`, PacGAN) with `discriminator`, built for
         packs: only games of unconditional samples define what a pack is."""

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 Score = Callable[[Tensor, Tensor | None], Tensor]
-Draw = Callable[[Callable[[int], Tensor], int], Tensor]
+Draw = Callable[[Callable[[int, torch.Generator], Tensor], int, torch.Generator], Tensor]
 
 
 def gradient_penalty(
@@ -31,10 +31,10 @@ def gradient_penalty(
     takes this process's slice of a global draw of ε (data parallelism)."""
     tail = (1,) * (real.dim() - 1)
 
-    def uniform(k: int) -> Tensor:
-        return torch.rand((k, *tail), generator=rng, device=real.device, dtype=real.dtype)
+    def uniform(k: int, generator: torch.Generator) -> Tensor:
+        return torch.rand((k, *tail), generator=generator, device=real.device, dtype=real.dtype)
 
-    eps = draw(uniform, real.shape[0]) if draw is not None else uniform(real.shape[0])
+    eps = draw(uniform, real.shape[0], rng) if draw is not None else uniform(real.shape[0], rng)
     mixed = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
     (grad,) = torch.autograd.grad(score(mixed, labels).sum(), mixed, create_graph=True)
     gap = grad.flatten(1).norm(dim=1) - 1

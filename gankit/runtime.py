@@ -20,9 +20,10 @@ from .errors import ConfigError
 class TrainingInterrupted(Exception):
     """Training stopped on SIGINT/SIGTERM after saving a checkpoint."""
 
-    def __init__(self, step: int, run: Path | None) -> None:
+    def __init__(self, step: int, run: Path | None, resume: str = "") -> None:
         super().__init__(f"interrupted at iteration {step}")
         self.step, self.run = step, run
+        self.resume = resume or f"gankit train --resume {run}"  # the command that continues it
 
 
 def memory_bytes() -> int | None:

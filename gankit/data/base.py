@@ -157,7 +157,7 @@ class StreamSource:
     graph_safe = True  # next() is device work only, with its own generator: a CUDA graph may hold it
 
     def next(self) -> dict[str, Tensor]:
-        return {"x": self.group.draw(lambda k: self.target.sample(k, self.rng), self.local_batch)}
+        return {"x": self.group.draw(self.target.sample, self.local_batch, self.rng)}
 
     def state_dict(self) -> dict[str, Any]:
         return {"rng": self.rng.get_state()}
