@@ -1,26 +1,25 @@
 """Mode coverage over seeds (gankit issue 18): every option against mode collapse, on the toy mixtures.
 
-Each variant is a preset plus overrides; each runs once per seed (`train.seed`), and its final
-evaluation (2,500 samples, the VEEGAN/PacGAN protocol: nearest centre, "high quality" within
-3 standard deviations) gives modes covered, the high-quality share and the KL divergence of
-the mode histogram from uniform. Prints mean ± standard deviation per variant and writes every
-seed's figures to a JSON file (default bench/mode_study.json) so that docs can quote them.
+Each variant is a preset plus overrides; it runs as one `gankit study` over the seeds (its
+members trained as one program where the model allows), and each member's final evaluation
+(2,500 samples, the VEEGAN/PacGAN protocol: nearest centre, "high quality" within 3 standard
+deviations) gives modes covered, the high-quality share and the KL divergence of the mode
+histogram from uniform. Prints mean ± standard deviation per variant and writes every seed's
+figures to a JSON file (default bench/mode_study.json) so that docs can quote them.
 
-    python bench/mode_study.py --seeds 10 --workers 2 [--only grid-pack4 ...] [--steps N]
+    python bench/mode_study.py --seeds 10 [--only grid-pack4 ...] [--steps N] [--runs-dir DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import statistics
 import tempfile
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 # name → (preset, overrides); the protocol needs 2,500 evaluation samples; one evaluation, at the end
-PROTOCOL = ["eval.n_samples=2500", "train.eval_every=0", "train.checkpoint_every=0"]
+PROTOCOL = ["eval.n_samples=2500", "train.eval_every=0", "train.checkpoint_every=0", "train.tensorboard=off"]
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "grid-plain": ("grid", []),
     "grid-pack2": ("grid", ["model.pack=2"]),
@@ -35,17 +34,16 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
 MEASURES = ("modes", "high_quality", "mode_kl")
 
 
-def run_one(job: tuple[str, str, list[str], int]) -> dict:
-    """Train one variant at one seed; its final measures."""
+def run_variant(name: str, preset: str, overrides: list[str], seeds: int, runs: Path) -> list[dict]:
+    """Train one variant over `seeds` seeds as a study; each member's final measures."""
     import gankit
 
-    logging.getLogger("gankit").setLevel(logging.WARNING)
-    name, preset, overrides, seed = job
-    with tempfile.TemporaryDirectory() as runs:
-        result = gankit.train(preset, overrides=[*PROTOCOL, *overrides, f"seed={seed}"], runs_dir=runs,
-                              name="study", progress=False)  # fmt: skip
-    measures = result.summary["measures"]
-    return {"variant": name, "seed": seed, **{k: measures[k] for k in MEASURES}}
+    result = gankit.study(preset, seeds=seeds, overrides=[*PROTOCOL, *overrides], runs_dir=runs, name=name,
+                          quiet=True)  # fmt: skip
+    return [
+        {"variant": name, "seed": m["seed"], **{k: m["measures"][k] for k in MEASURES}, "diverged": m["diverged"]}
+        for m in result.settings[0].members
+    ]
 
 
 def summarise(rows: list[dict], name: str) -> str:
@@ -61,7 +59,7 @@ def summarise(rows: list[dict], name: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--runs-dir", help="keep the studies' folders here (default: a temporary folder)")
     parser.add_argument("--only", nargs="*", default=list(VARIANTS))
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=PRESET:KEY=VALUE,...",
                         help="a variant of your own (repeatable), e.g. 'g=grid:model.pack=2,loss.r1=0.1'")  # fmt: skip
@@ -76,12 +74,13 @@ def main() -> None:
         args.only.append(name)
     args.only = [n for n in args.only if n in VARIANTS]
     extra = args.set + ([f"train.steps={args.steps}"] if args.steps else [])
-    jobs = [(n, VARIANTS[n][0], [*VARIANTS[n][1], *extra], s) for n in args.only for s in range(args.seeds)]
     rows = []
-    with ProcessPoolExecutor(args.workers) as pool:
-        for done in as_completed([pool.submit(run_one, job) for job in jobs]):
-            rows.append(done.result())  # written as they come, so a long study can be read early
-            print(json.dumps(rows[-1]), flush=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        runs = Path(args.runs_dir or scratch)
+        for name in args.only:
+            preset, overrides = VARIANTS[name]
+            rows += run_variant(name, preset, [*overrides, *extra], args.seeds, runs)
+            print(summarise(rows, name), flush=True)  # written as they come, so a long study can be read early
             args.out.write_text(json.dumps({"extra": extra, "rows": rows}, indent=1))
     for name in args.only:
         print(summarise(rows, name))
