@@ -41,7 +41,12 @@ def run_variant(name: str, preset: str, overrides: list[str], seeds: int, runs: 
     result = gankit.study(preset, seeds=seeds, overrides=[*PROTOCOL, *overrides], runs_dir=runs, name=name,
                           quiet=True)  # fmt: skip
     return [
-        {"variant": name, "seed": m["seed"], **{k: m["measures"][k] for k in MEASURES}, "diverged": m["diverged"]}
+        {
+            "variant": name,
+            "seed": m["seed"],
+            **{k: m["measures"].get(k, float("nan")) for k in MEASURES},
+            "diverged": m["diverged"],
+        }
         for m in result.settings[0].members
     ]
 

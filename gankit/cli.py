@@ -82,12 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("study", help="train a preset over several seeds (and a grid of settings) as one program",
                        epilog=EPILOG)  # fmt: skip
     _config_arguments(p)
-    p.add_argument("--seeds", type=int, default=10, help="members per setting, seeds 0…N−1 (default: 10)")
+    p.add_argument("--seeds", type=int, help="members per setting, seeds 0…N−1 (default: 10)")
     p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
                    help="a setting to vary, e.g. --grid optim.D.lr=1e-4,3e-4 (repeatable: every combination)")  # fmt: skip
     p.add_argument("--strict", action="store_true", help="refuse settings whose members cannot be batched")
     p.add_argument("--name", help="study folder name (default: PRESET-study; taken names get a suffix)")
-    p.add_argument("--runs-dir", default="runs", help="where the study folder goes (default: runs)")
+    p.add_argument("--runs-dir", help="where the study folder goes (default: runs)")
     p.add_argument("--resume", metavar="STUDY", help="continue the study in folder STUDY")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
@@ -138,14 +138,15 @@ def cmd_study(args: argparse.Namespace) -> int:
 
     progress = not args.quiet and sys.stderr.isatty()
     if args.resume:
-        if args.preset or args.config or args.overrides or args.grid or args.name:
+        given = [args.preset, args.config, args.overrides, args.grid, args.name, args.seeds, args.strict, args.runs_dir]
+        if any(x not in (None, [], False) for x in given):
             raise GankitError("--resume continues a study as it was planned; it takes no preset, --config, --set, "
-                              "--grid or --name")  # fmt: skip
+                              "--grid, --seeds, --strict, --name or --runs-dir")  # fmt: skip
         result = resume_study(args.resume, progress=progress, quiet=True)
     else:
-        result = study(args.preset or (None if args.config else DEFAULT_PRESET), seeds=args.seeds,
+        result = study(args.preset or (None if args.config else DEFAULT_PRESET), seeds=10 if args.seeds is None else args.seeds,
                              grid=args.grid, overrides=args.overrides, config_files=args.config,
-                             runs_dir=args.runs_dir, name=args.name, strict=args.strict, progress=progress,
+                             runs_dir=args.runs_dir or "runs", name=args.name, strict=args.strict, progress=progress,
                              quiet=True)  # fmt: skip
     print(f"Study {result.study_dir} (mean ± standard deviation [min, max]; study.md and study.png there):")
     print(result.table())

@@ -238,6 +238,8 @@ class StandardGAN(GenerativeGAN):
         return None
 
     def population_obstacle(self) -> str | None:
+        if type(self) not in (StandardGAN, ConditionalGAN):  # a subclass may draw with `rng` directly
+            return f"{type(self).__name__} is not one of the standard games, whose every draw goes through group.draw"
         return None
 
     def populate(self, group: Group, members: int) -> None:

@@ -24,11 +24,15 @@ from torch.func import functional_call, vmap
 from torch.nn.utils import parametrize
 
 from .engine import Trainer
+from .errors import RunError
 from .group import Group
 from .runtime import StopSignals, TrainingInterrupted
 
 log = logging.getLogger("gankit")
 SPLIT_ROWS = 1024  # rows per network call from which a population uses every core
+# optimisers whose update of each weight element depends on that element's gradient and state
+# alone (and on shared scalars), so one of them over stacked weights moves each member as its own
+ELEMENTWISE = ("ASGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "Rprop", "SGD")
 
 
 class StackedNet(nn.Module):
@@ -101,7 +105,13 @@ def population_obstacle(trainer: Trainer) -> str | None:
     reason = trainer.gan.population_obstacle()
     if reason is not None:
         return reason
+    for player, settings in trainer.config["optim"].items():
+        if settings["name"] not in ELEMENTWISE:
+            return (f"optim.{player}.name = {settings['name']} does not update each weight on its own (the "
+                    f"members' stacked weights would share its steps); element-wise: {', '.join(ELEMENTWISE)}")  # fmt: skip
     for name, net in trainer.gan.nets.items():
+        if any(isinstance(m, nn.modules.dropout._DropoutNd) for m in net.modules()):
+            return f"network {name} uses dropout (random inside a network, not drawn per member)"
         if any(parametrize.is_parametrized(m) for m in net.modules()):
             return f"network {name} is reparametrised (spectral norm keeps a power-iteration state per network)"
         if any(True for _ in net.buffers()):
@@ -157,10 +167,10 @@ class Population:
         first = self.members[0]
         reason = population_obstacle(first)
         if reason is not None:
-            raise ValueError(f"these members cannot be trained as one program: {reason}")
+            raise RunError(f"these members cannot be trained as one program: {reason}")
         steps = {m.step for m in self.members}
         if len(steps) > 1:
-            raise ValueError(f"members start at different iterations: {sorted(steps)}")
+            raise RunError(f"members trained as one program must start at one iteration; these are at {sorted(steps)}")
         n = len(self.members)
         gan = copy.deepcopy(first.gan)
         for name in gan.nets:
@@ -170,6 +180,15 @@ class Population:
         config = copy.deepcopy(first.config)
         config["train"]["cuda_graph"] = False  # the members' generators are not the captured one's
         self.engine = Trainer(config, gan=gan, target=first.target)
+        try:
+            self._join(n)
+        except BaseException:
+            self.engine.close()
+            raise
+
+    def _join(self, n: int) -> None:
+        """Route the engine's draws and batches to the members, and stack their optimiser states."""
+        first, config = self.members[0], self.engine.config
         # operations N times larger than a member's can share out over more threads than the
         # members' own (train.threads, 1 for the toy presets): every thread the process had
         # before them, once they reach SPLIT_ROWS rows (measured: bench/population.py)
@@ -271,7 +290,7 @@ class Population:
         for i in self.alive:
             self.sync(i, optimisers=True)
         summaries = []
-        for trainer in self.members:
+        for trainer in self.members:  # a diverged member finishes at its last finite iteration
             trainer._record_finished(wait=True)
             summaries.append(trainer.finish())
         return summaries
@@ -279,12 +298,13 @@ class Population:
     def _at_intervals(self, due: tuple[bool, ...], bars: list[Any]) -> None:
         log_due, evaluate, draw, grid, checkpoint = due
         engine = self.engine
-        if log_due or checkpoint or evaluate:
-            self._watch()
+        self._watch()  # before any member is given weights to draw, evaluate or save
+        if log_due:
             engine.means.pop(lambda t: t)  # the population's means: each member's are not separable
-            engine._checked = engine.step
+        # a checkpoint, or an evaluation that may become the best one, saves the optimisers too
+        optimisers = checkpoint or (evaluate and bool(engine.config["eval"]["best"]))
         for i in self.alive:
-            self.sync(i, optimisers=checkpoint)
+            self.sync(i, optimisers)
             self.members[i]._at_intervals(bars[i])
 
     def save(self) -> None:

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from . import checkpoint
-from .arguments import check_count
+from .arguments import check_count, check_seed
 from .config import resolve
 from .console import show_progress, speaking
+from .divergence import TrainingDiverged
 from .engine import Trainer
 from .errors import ConfigError, RunError
 from .population import Population, population_obstacle
@@ -30,6 +31,7 @@ from .study_result import StudyResult, summarise_study
 
 log = logging.getLogger("gankit")
 STUDY = "study.json"
+MAX_NAME = 200  # bytes of a member's folder name (file systems allow 255)
 Grid = Mapping[str, Sequence[Any]] | Sequence[str]
 
 
@@ -112,11 +114,17 @@ def _study(
     strict: bool,
     progress: bool,
 ) -> StudyResult:
-    seed_list = list(range(check_count("seeds", seeds))) if isinstance(seeds, int) else [int(s) for s in seeds]
-    if not seed_list:
-        raise RunError("seeds must name at least one seed")
+    seed_list = list(range(check_count("seeds", seeds))) if isinstance(seeds, int) else [check_seed(s) for s in seeds]
+    if not seed_list or len(set(seed_list)) < len(seed_list):
+        raise RunError(f"seeds must name at least one seed, each once (got {seed_list})")
     parsed = parse_grid(grid)
     settings = settings_of(parsed)
+    names = [member_name(s, seed) for s in settings for seed in seed_list]
+    if len(set(names)) < len(names):
+        raise ConfigError("the grid repeats a value (or two values name the same folder): give each value once")
+    if max(len(n.encode()) for n in names) > MAX_NAME:
+        raise ConfigError(f"the grid's values make member folder names longer than {MAX_NAME} bytes: vary fewer "
+                          "keys at once, or use shorter values")  # fmt: skip
     configs = [
         [resolve(preset, config_files, [*overrides, *s, f"seed={seed}"]) for seed in seed_list] for s in settings
     ]  # fmt: skip  (every setting validated before anything is written)
@@ -125,6 +133,7 @@ def _study(
     plan = {
         "kind": "gankit-study",
         "preset": configs[0][0]["preset"],
+        "config_files": [str(f) for f in config_files],
         "overrides": list(overrides),
         "grid": parsed,
         "seeds": seed_list,
@@ -178,8 +187,10 @@ def _resume(study_dir: str | Path, progress: bool) -> StudyResult:
     folder = RunDir(study_dir)
     try:
         plan = folder.read_json(STUDY)
-        _ = [entry["run"] for setting in plan["settings"] for entry in setting["members"]]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        for setting in plan["settings"]:
+            _ = setting["overrides"], setting["batched"], setting["why_not"], [e["run"] for e in setting["members"]]
+        plan.setdefault("diverged", {})
+    except (OSError, ValueError, KeyError, TypeError, RunError) as exc:
         raise RunError(f"{folder.path} is not a gankit study (no readable {STUDY}: {exc})") from None
     return _train(folder, plan, progress, resuming=True)
 
@@ -187,39 +198,52 @@ def _resume(study_dir: str | Path, progress: bool) -> StudyResult:
 def _train(folder: RunDir, plan: dict[str, Any], progress: bool, resuming: bool = False) -> StudyResult:
     for setting in plan["settings"]:
         runs = [RunDir.existing(folder.path / entry["run"]) for entry in setting["members"]]
-        trainers = [Trainer(run.read_config(), run) for run in runs]
+        trainers: list[Trainer] = []
+        locked: list[RunDir] = []
         try:
             for run in runs:
                 run.lock()
+                locked.append(run)
+                trainers.append(Trainer(run.read_config(), run))
             if resuming:
-                trainers = _restore(trainers, plan)
+                trainers = _restore(trainers, plan, setting["batched"])
             _train_setting(folder, plan, setting, trainers, progress)
         except TrainingInterrupted as exc:
             raise TrainingInterrupted(exc.step, folder.path, f"gankit study --resume {folder.path}") from None
         finally:
-            for run in runs:
-                run.unlock()
-            for trainer in reversed(trainers):
+            for trainer in reversed(trainers):  # their picture processes finish before the folders unlock
                 trainer.close()
+            for run in locked:
+                run.unlock()
     result = summarise_study(folder.path, plan)
     folder.write_json(STUDY, {**plan, "result": result.to_dict()})
     result.write(folder.path)
     return result
 
 
-def _restore(trainers: list[Trainer], plan: dict[str, Any]) -> list[Trainer]:
-    """Each member at its newest checkpoint; those ahead of the others go back to the iteration
-    every member reached (a stop can come between two members' checkpoints)."""
+def _restore(trainers: list[Trainer], plan: dict[str, Any], batched: bool) -> list[Trainer]:
+    """Each member at its newest checkpoint. Members trained together must stand at one
+    iteration (a stop can come between two members' checkpoints): those still training that
+    are ahead go back to the iteration all of them reached, or start again if that is 0."""
     for trainer in trainers:
         trainer.restore_latest()
-    live = [t for t in trainers if t.config["name"] not in plan["diverged"]]
-    common = min((t.step for t in live), default=0)
-    for trainer in live:
-        if trainer.step > common:
+    if not batched:
+        return trainers
+    steps = trainers[0].config["train"]["steps"]
+    together = [t for t in trainers if t.config["name"] not in plan["diverged"] and not _finished(t, steps)]
+    common = min((t.step for t in together), default=0)
+    restored = []
+    for trainer in trainers:
+        if trainer in together and trainer.step > common:
             assert trainer.run is not None
-            trainer.load_state_dict(checkpoint.load(checkpoint.checkpoint_path(trainer.run.checkpoints, common), "cpu"))
+            if common == 0:  # no checkpoint of iteration 0: the member starts again
+                trainer.close()
+                trainer = Trainer(trainer.run.read_config(), trainer.run)
+            else:
+                trainer.load_state_dict(checkpoint.load(checkpoint.checkpoint_path(trainer.run.checkpoints, common), "cpu"))  # fmt: skip
             trainer.records = trainer.run.keep_records_until(common)
-    return trainers
+        restored.append(trainer)
+    return restored
 
 
 def _train_setting(
@@ -250,7 +274,12 @@ def _train_setting(
         log.info("training the members of %s one after another: %s", label, setting["why_not"])
     for trainer in todo:
         trainer.progress = progress
-        trainer.fit()
+        try:
+            trainer.fit()
+        except TrainingDiverged as exc:  # this member stops; the others still train
+            log.warning("member %s: %s", trainer.config["name"], exc)
+            plan["diverged"][trainer.config["name"]] = trainer.step
+            folder.write_json(STUDY, plan)
 
 
 def _finished(trainer: Trainer, steps: int) -> bool:

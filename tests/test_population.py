@@ -182,6 +182,9 @@ def test_a_stopped_study_resumes_to_the_same_weights(tmp_path, cli, monkeypatch)
         (["--grid", "seed=1,2"], "the grid cannot vary seed"),
         (["--seeds", "0"], "seeds must be an integer >= 1, got 0"),
         (["--strict", "--set", "model.spectral_norm=D"], "--strict: the members of ring cannot be trained as one"),
+        (["--strict", "--set", "optim.D.name=Adafactor"], "Adafactor does not update each weight on its own"),
+        (["--grid", "train.d_steps=1,1"], "the grid repeats a value"),
+        (["--resume", "somewhere"], "--resume continues a study as it was planned"),
     ],
 )
 def test_bad_study_requests_get_one_line_and_exit_2(tmp_path, cli, args, message):
@@ -190,15 +193,24 @@ def test_bad_study_requests_get_one_line_and_exit_2(tmp_path, cli, args, message
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # nothing written
 
 
-def test_a_model_that_cannot_be_batched_runs_its_members_one_after_another(tmp_path, cli):
-    status, _, err = cli("study", "ring", "--seeds", "2", *STUDY, "--set", "model.spectral_norm=D",
-                         "--runs-dir", str(tmp_path))  # fmt: skip
+def test_a_model_that_cannot_be_batched_runs_its_members_one_after_another_and_resumes(tmp_path, cli, monkeypatch):
+    at_intervals = Trainer._at_intervals
+
+    def interrupt_seed1_at_30(self, bar):
+        at_intervals(self, bar)
+        if self.config["seed"] == 1 and self.step == 30:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(Trainer, "_at_intervals", interrupt_seed1_at_30)
+    args = ("study", "ring", "--seeds", "2", *STUDY, "--set", "model.spectral_norm=D", "--runs-dir", str(tmp_path))
+    status, _, err = cli(*args)
+    assert status == 130 and "one after another: network D is reparametrised" in err
+    monkeypatch.setattr(Trainer, "_at_intervals", at_intervals)
+    status, _, err = cli("study", "--resume", str(tmp_path / "ring-study"))  # seed 0 finished; seed 1 from 30
     assert status == 0, err
-    assert "one after another: network D is reparametrised" in err
     plan = json.loads((tmp_path / "ring-study" / "study.json").read_text())
     assert plan["settings"][0]["batched"] is False
-    # each member is exactly its solo run: the same code path trained it
-    for seed in (0, 1):
+    for seed in (0, 1):  # each member is exactly its solo run: the same code path trained it
         alone = solo("ring", ["model.spectral_norm=D", "train.checkpoint_every=20"], seed, steps=40)
         member = gankit.load(tmp_path / "ring-study" / f"seed{seed}").generator.state_dict()
         assert_close({f"nets.G.{k}": v for k, v in member.items()}, {k: v for k, v in alone.items()
