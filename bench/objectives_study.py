@@ -46,7 +46,10 @@ NETWORKS = {
     "tanh": ['model.g_activation=["tanh"]', 'model.d_activation=["tanh"]'],
     "relu": ['model.g_activation=["relu"]', 'model.d_activation=["relu"]'],
 }
-TOY = {"ring": ["train.steps=3000"], "grid": ["train.steps=3000"]}
+TOY = {
+    "ring": ["train.steps=3000"],
+    "grid": ["train.steps=3000", "loss.r1=0", "loss.r2=0", "train.ema_decay=0"],
+}  # the plain game on every target
 # (target, networks) pairs studied: the ring with both network sets, the grid with ReLU networks
 COMBOS = [("ring", "tanh"), ("ring", "relu"), ("grid", "relu")]
 IMAGES = {
@@ -69,14 +72,37 @@ def train(preset: str, overrides: list[str], name: str, runs: Path, reuse: bool 
     return json.loads((runs / name / "summary.json").read_text())
 
 
+def heading(target: str, net: str) -> str:
+    """The start of a toy section's heading, which names its target and networks."""
+    return f"## {target} ({8 if target == 'ring' else 25} modes), {net} networks"
+
+
+def earlier_sections() -> dict[str, str]:
+    """The toy sections of the page as it is, by heading start, each marked as an earlier run's."""
+    sections: dict[str, str] = {}
+    page = (DOCS / "objectives.md").read_text() if (DOCS / "objectives.md").exists() else ""
+    for part in page.split("\n## ")[1:]:
+        title, _, body = ("## " + part).partition("\n")
+        start = title.split(" (3×128)")[0]
+        if not title.startswith("## Images"):
+            note = (
+                ""
+                if "(kept from" in body
+                else "\n(kept from an earlier run of this script, over 3 seeds per objective: not rerun this time)\n"
+            )
+            sections[start] = (title + "\n" + note + body).rstrip("\n")
+    return sections
+
+
 def study(target: str, overrides: list[str], name: str, seeds: int, runs: Path, reuse: bool) -> list[dict]:
     """One variant over `seeds` seeds as a `gankit study` in its own process; each member's summary."""
     folder = runs / name
     if not (reuse and (folder / "study.json").exists() and "result" in json.loads((folder / "study.json").read_text())):
         args = [sys.executable, "-m", "gankit", "study", target, "--seeds", str(seeds), "--name", name,
                 "--runs-dir", str(runs), "-q"]  # fmt: skip
-        args += [a for o in [*overrides, "train.tensorboard=off"] for a in ("--set", o)]
-        done = subprocess.run(args, capture_output=True, text=True)
+        args += [a for o in [*overrides, "train.tensorboard=off", "train.plot_every=3000"] for a in ("--set", o)]
+        # two studies at a time: one thread each, so that neither waits on the other's threads
+        done = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
         if done.returncode != 0:
             raise SystemExit(f"{name} failed:\n{done.stderr}")
     plan = json.loads((folder / "study.json").read_text())
@@ -131,12 +157,16 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="studies (or image runs) at a time")
     parser.add_argument("--runs-dir", default=str(ROOT / "runs" / "objectives"))
     parser.add_argument("--skip-images", action="store_true")
+    parser.add_argument("--combos", nargs="*", default=[f"{t}-{n}" for t, n in COMBOS],
+                        help="toy sections to run (e.g. ring-tanh); the page keeps the others as they were")  # fmt: skip
     parser.add_argument("--reuse", action="store_true", help="keep runs that already finished in --runs-dir")
     args = parser.parse_args()
     runs = Path(args.runs_dir)
 
+    chosen = [(t, n) for t, n in COMBOS if f"{t}-{n}" in args.combos]
+    kept = earlier_sections()
     jobs = []
-    for target, net in COMBOS:
+    for target, net in chosen:
         extra, layers = TOY[target], NETWORKS[net]
         for variant, settings in VARIANTS.items():
             name = f"{target}-{net}-{list(VARIANTS).index(variant)}"
@@ -168,7 +198,10 @@ def main() -> None:
     ]
     for target, net in COMBOS:
         modes = 8 if target == "ring" else 25
-        lines += [f"## {target} ({modes} modes), {net} networks (3×128), 3,000 iterations", "",
+        if (target, net) not in chosen:  # not run this time: the page's section as it was
+            lines += [kept[heading(target, net)], ""] if heading(target, net) in kept else []
+            continue
+        lines += [f"{heading(target, net)} (3×128), 3,000 iterations", "",
                   f"| objective | modes covered | high quality | sliced W1 | minutes for {args.seeds} seeds |",
                   "|---|---|---|---|---|"]  # fmt: skip
         pictures, names = [], []
