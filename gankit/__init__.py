@@ -15,7 +15,7 @@ from .version import __version__ as __version__  # the alias marks a re-export
 if TYPE_CHECKING:
     from .api import TrainResult, evaluate, export_generator, resume, train
     from .loading import LoadedGAN, load
-    from .study import resume_study, study
+    from .studies import resume_study, study
     from .study_result import StudyResult
 
 __all__ = [
@@ -38,7 +38,7 @@ __all__ = [
 _LAZY = {  # public name → the module that defines it
     **dict.fromkeys(("TrainResult", "evaluate", "export_generator", "resume", "train"), ".api"),
     **dict.fromkeys(("LoadedGAN", "load"), ".loading"),
-    **dict.fromkeys(("resume_study", "study"), ".study"),
+    **dict.fromkeys(("resume_study", "study"), ".studies"),  # not a module named study: it would shadow the function
     "StudyResult": ".study_result",
 }
 

@@ -134,7 +134,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
-    from .study import resume_study, study
+    from .studies import resume_study, study
 
     progress = not args.quiet and sys.stderr.isatty()
     if args.resume:

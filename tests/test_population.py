@@ -215,3 +215,11 @@ def test_a_model_that_cannot_be_batched_runs_its_members_one_after_another_and_r
         member = gankit.load(tmp_path / "ring-study" / f"seed{seed}").generator.state_dict()
         assert_close({f"nets.G.{k}": v for k, v in member.items()}, {k: v for k, v in alone.items()
                                                                       if k.startswith("nets.G.")}, tol=0.0)  # fmt: skip
+
+
+def test_the_api_names_stay_functions_after_their_modules_are_imported():
+    import gankit.population
+    import gankit.studies
+    import gankit.study_result  # noqa: F401
+
+    assert callable(gankit.study) and callable(gankit.resume_study) and isinstance(gankit.StudyResult, type)
