@@ -193,7 +193,8 @@ def main() -> None:
         "",
         "Each variant's seeds ran as one `gankit study` (members trained as one program, except",
         "spectral norm's, trained one after another); the last column is the study's wall time for",
-        "all its seeds, two studies at a time. Machine: 2 CPU cores, torch CPU build.",
+        "all its seeds, two studies at a time, as the machine was then (a study that ran beside other",
+        "work, such as the test suite, shows it). Machine: 2 CPU cores, torch CPU build.",
         "",
     ]
     for target, net in COMBOS:
