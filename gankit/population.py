@@ -147,7 +147,7 @@ def unstack_state(state: dict[str, Any], member: int, count: int, shapes: Sequen
     `stack_states`)."""
     single = {
         index: {
-            key: value[member].clone() if key != "step" and _per_weight(key, value, (count, *shapes[index])) else value
+            key: value[member].clone() if _per_weight(key, value, (count, *shapes[index])) else value
             for key, value in entry.items()
         }
         for index, entry in state["state"].items()

@@ -107,6 +107,7 @@ def draw_members(result: StudyResult, folder: Path) -> Path | None:
     from PIL import Image
 
     from .grid_labels import label_grid
+    from .watch import write_picture
 
     rows = []
     for setting in result.settings:
@@ -127,7 +128,7 @@ def draw_members(result: StudyResult, folder: Path) -> Path | None:
     width = max(r.shape[1] for r in rows)
     canvas = np.concatenate([_pad(r, r.shape[0], width) for r in rows], axis=0)
     out = folder / "study.png"
-    atomic_write_bytes(out, _png(Image.fromarray(canvas)))
+    write_picture(out, [canvas])
     return out
 
 
@@ -145,14 +146,6 @@ def _pad(picture: Any, height: int, width: int) -> Any:
     canvas = np.full((height, width, 3), 255, dtype=np.uint8)
     canvas[: picture.shape[0], : picture.shape[1]] = picture
     return canvas
-
-
-def _png(image: Any) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def _members(setting: SettingResult) -> str:
