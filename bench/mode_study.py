@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
 import statistics
 import tempfile
 from pathlib import Path
@@ -56,6 +58,9 @@ def summarise(rows: list[dict], name: str) -> str:
     parts = []
     for key in MEASURES:
         values = [float(r[key]) for r in mine]
+        if not all(math.isfinite(v) for v in values):  # a mode KL with no mode covered is infinite
+            parts.append(f"{key} {statistics.mean(values)}")
+            continue
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
         parts.append(f"{key} {statistics.mean(values):.3f} ± {spread:.3f}")
     return f"{name:<24} n={len(mine):<3} " + "  ".join(parts)
@@ -75,7 +80,7 @@ def main() -> None:
     for spec in args.variant:
         name, _, rest = spec.partition("=")
         preset, _, settings = rest.partition(":")
-        VARIANTS[name] = (preset, [kv for kv in settings.split(",") if kv])
+        VARIANTS[name] = (preset, [kv for kv in re.split(r",(?![^\[]*\])", settings) if kv])  # [a,b] stays whole
         args.only.append(name)
     args.only = [n for n in args.only if n in VARIANTS]
     extra = args.set + ([f"train.steps={args.steps}"] if args.steps else [])

@@ -27,8 +27,10 @@ from gankit.engine import Trainer
 from gankit.runtime import resolve_device
 
 try:
+    from timing import gankit_step, sync
     from toy_loop import cpu_name
 except ImportError:  # run from elsewhere than bench/
+    from bench.timing import gankit_step, sync
     from bench.toy_loop import cpu_name
 
 
@@ -63,22 +65,6 @@ def reference_step(trainer: Trainer, batches: list[dict], steps: int) -> float:
         log.append((d_loss.detach(), g_loss.detach()))  # read at log time, not per step
     sync(trainer.device)
     return steps / (time.perf_counter() - start)
-
-
-def gankit_step(trainer: Trainer, batches: list[dict], steps: int) -> float:
-    pending = iter(batches * (steps // len(batches) + 1))
-    sync(trainer.device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        trainer.train_step(lambda: next(pending))
-    trainer.means.pop()  # read the statistics once, as a log record would
-    sync(trainer.device)
-    return steps / (time.perf_counter() - start)
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def main() -> None:

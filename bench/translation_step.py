@@ -49,8 +49,10 @@ from gankit.engine import Trainer
 from gankit.runtime import resolve_device
 
 try:
+    from timing import gankit_step, sync
     from toy_loop import cpu_name
 except ImportError:  # run from elsewhere than bench/
+    from bench.timing import gankit_step, sync
     from bench.toy_loop import cpu_name
 
 ATTRIBUTES = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young")
@@ -245,22 +247,6 @@ def timed(device: torch.device, iterate: Callable[..., tuple], batches_per_itera
 
 
 # --------------------------------------------------------------------------- gankit's side
-
-
-def gankit_step(trainer: Trainer, batches: list[dict], steps: int) -> float:
-    drawn = itertools.cycle(batches)
-    sync(trainer.device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        trainer.train_step(lambda: next(drawn))
-    trainer.means.pop()  # read the statistics once, as a log record would
-    sync(trainer.device)
-    return steps / (time.perf_counter() - start)
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def parameters(net: torch.nn.Module) -> str:

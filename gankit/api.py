@@ -166,13 +166,14 @@ def evaluate(
     features: str | None = None,
     n_real: int | None = None,
     inception_resize: str | None = None,
+    truncation: float | None = None,
 ) -> dict[str, Any]:
     """Recompute a run's measures from its newest checkpoint and write them to eval.json."""
     if Path(run_dir).is_file():
         raise RunError(f"{run_dir} is a file; eval takes a run folder (it writes eval.json there): for one checkpoint "
                        "or generator file use gankit.load(FILE).evaluate()")  # fmt: skip
     loaded = load(run_dir)
-    result = loaded.evaluate(n, seed, metrics, features, n_real, inception_resize)
+    result = loaded.evaluate(n, seed, metrics, features, n_real, inception_resize, truncation)
     RunDir(run_dir).write_json(EVAL, result)
     return result
 

@@ -5,11 +5,15 @@ Each failure is one RunError line naming the value and what is allowed.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import RunError
+from .errors import GankitError, RunError
+
+# the truncations `gankit eval --truncation-sweep` measures unless told: 1 down to 1/4 in eighths
+TRUNCATION_SWEEP = (1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25)
 
 
 def check_count(name: str, value: int) -> int:
@@ -24,6 +28,17 @@ def check_seed(seed: int) -> int:
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
         raise RunError(f"seed must be an integer from 0 to 2**64 - 1, got {seed!r}")
     return seed
+
+
+def check_truncation(
+    value: float | None, name: str = "truncation", error: type[GankitError] = RunError
+) -> float | None:
+    """A truncation threshold: None (none) or a finite number > 0, else one `error` line."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise error(f"{name} must be a number in (0, ∞), e.g. 0.5 (leave it out for no truncation), got {value!r}")
+    return float(value)
 
 
 def check_output_file(out: str | Path, option: str, suffixes: Sequence[str] = ()) -> Path:

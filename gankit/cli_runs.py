@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .arguments import check_output_file
+from .arguments import TRUNCATION_SWEEP, check_output_file
 from .errors import GankitError
 from .interpolate import WALKS
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from torch import Tensor
 
 SAMPLE_FORMATS = (".npy", ".csv")
+SWEEP_FILE = "truncation-sweep.json"
 
 
 def add_run_commands(sub: argparse._SubParsersAction) -> None:
@@ -36,6 +37,8 @@ def add_run_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cols", type=int, help="columns of the grid (default: about √n)")
     p.add_argument("--class", type=int, dest="label", metavar="K", help="class to generate (conditional runs)")
     p.add_argument("--seed", type=int, help="seed of the noise (default: drawn and printed)")
+    p.add_argument("--truncation", type=float, metavar="T", help="draw every noise entry inside [−T, T]: "
+                   "the truncation trick, quality for diversity (default: the run's eval.truncation)")  # fmt: skip
 
     p = sub.add_parser("interpolate", help="latent walks of a trained image run, to PNG or GIF")
     p.add_argument("run", help="run folder or checkpoint file")
@@ -72,6 +75,11 @@ def add_run_commands(sub: argparse._SubParsersAction) -> None:
                    "eval.n_real; 0: all, up to 50,000)")  # fmt: skip
     p.add_argument("--inception-resize", choices=("tensorflow", "pytorch"),
                    help="resize in front of the FID Inception (default: the run's eval.inception_resize)")  # fmt: skip
+    p.add_argument("--truncation", type=float, metavar="T", help="measure samples whose noise entries lie in "
+                   "[−T, T] (the truncation trick; default: the run's eval.truncation)")  # fmt: skip
+    p.add_argument("--truncation-sweep", nargs="?", const=",".join(map(str, TRUNCATION_SWEEP)), metavar="T1,T2,…",
+                   help="the measures at each truncation, one row each (default values: "
+                   f"{', '.join(map(str, TRUNCATION_SWEEP))}); written to RUN/{SWEEP_FILE}")  # fmt: skip
 
     p = sub.add_parser("report", help="one self-contained HTML page of a run: curves, pictures, measures, config")
     p.add_argument("run", help="run folder")
@@ -120,7 +128,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
         seed = draw_seed()
         print(f"seed {seed} (pass --seed {seed} to repeat)")
-    samples = loaded.sample(args.n, seed, args.label)
+    samples = loaded.sample(args.n, seed, args.label, args.truncation)
     if grid is not None:
         save_grid(loaded.to_images(samples), grid, args.cols or math.ceil(math.sqrt(args.n)))
         print(f"wrote a grid of {args.n} images to {grid}")
@@ -213,12 +221,42 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     _positive("--n", args.n)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
-    result = api.evaluate(args.run, args.n, args.seed, metrics, args.features, args.n_real, args.inception_resize)
+    if args.truncation_sweep is not None:
+        return _truncation_sweep(args, metrics)
+    result = api.evaluate(args.run, args.n, args.seed, metrics, args.features, args.n_real, args.inception_resize,
+                          args.truncation)  # fmt: skip
     print(f"{args.run} at iteration {result['step']} ({result['n_samples']} samples, seed {result['seed']}):")
     for key, value in result["measures"].items():
         print(f"  {key:<18} {value:.6g}" if isinstance(value, float) else f"  {key:<18} {value}")
     if result["protocol"]:
         print(f"  protocol: {json.dumps(result['protocol'], ensure_ascii=False)}")
+    return 0
+
+
+def _truncation_sweep(args: argparse.Namespace, metrics: list[str] | None) -> int:
+    """`gankit eval RUN --truncation-sweep`: a row of measures per truncation, kept in RUN."""
+    from . import api
+    from .run import RunDir
+
+    try:
+        values = [float(v) for v in args.truncation_sweep.split(",") if v.strip()]
+    except ValueError:
+        raise GankitError(f"--truncation-sweep takes numbers in (0, ∞) separated by commas, e.g. 1,0.5,0.25; "
+                          f"got {args.truncation_sweep!r}") from None  # fmt: skip
+    if args.truncation is not None:
+        raise GankitError("give --truncation or --truncation-sweep, not both")
+    if Path(args.run).is_file():
+        raise GankitError(f"{args.run} is a file; the sweep takes a run folder (it writes {SWEEP_FILE} there)")
+    loaded = api.load(args.run)
+    rows = loaded.truncation_sweep(values, args.n, args.seed, metrics)
+    columns = [k for k, v in rows[0].items() if k != "truncation" and isinstance(v, (int, float))]
+    print(f"{args.run} at iteration {loaded.step}: the measures at each truncation")
+    names = ["truncation", *columns]
+    widths = [max(10, len(name)) for name in names]
+    print("  " + "  ".join(f"{name:>{w}}" for name, w in zip(names, widths)))
+    for row in rows:
+        print("  " + "  ".join(f"{row.get(name, float('nan')):>{w}.6g}" for name, w in zip(names, widths)))
+    RunDir(args.run).write_json(SWEEP_FILE, {"step": loaded.step, "rows": rows})
     return 0
 
 

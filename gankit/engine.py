@@ -39,7 +39,7 @@ from .metrics.images import ImageMetrics
 from .models import build_model
 from .placement import Trainable, distribute, settle_fast, speed_up
 from .precision import Precision
-from .recipe import GAN, Player, Snapshot
+from .recipe import GAN, Player, Snapshot, check_accumulation
 from .rng import capture_global_rng, make_generator, restore_global_rng, seed_everything
 from .run import SUMMARY, RunDir
 from .runtime import (
@@ -100,6 +100,7 @@ class Trainer(IntervalWork):
             raise ConfigError(f"the model's player {missing[0]} has no optim.{missing[0]} in the config (it has "
                               f"{', '.join(config['optim'])}): set model.name to the model, or give optim.{missing[0]}")  # fmt: skip
         self.player_params = {p.name: list(self._parameters(p)) for p in self.players}
+        self.accumulate = check_accumulation(config["train"]["accumulate"], self.players)
         self.trainable = Trainable(self.gan.nets, self.players)
         self.optimizers = {
             p.name: build_optimizer(config["optim"][p.name], self.player_params[p.name]) for p in self.players
@@ -188,14 +189,24 @@ class Trainer(IntervalWork):
             self.gan.active = frozenset(player.networks)
             optimizer, params = self.optimizers[player.name], self.player_params[player.name]
             for _ in range(player.steps):
-                if player.uses_data and (player.fresh_batch or not batch):
-                    batch = next_batch()
-                with self.precision.autocast():
-                    loss, stats = player.loss(batch if player.uses_data else {}, self.noise_rng)
                 for param in params:  # what zero_grad(set_to_none=True) does, without its bookkeeping
                     param.grad = None
-                self.precision.backward(loss, player.name)
+                for micro in range(self.accumulate):  # train.accumulate micro-batches make one update
+                    if player.uses_data and (player.fresh_batch or not batch):
+                        batch = next_batch()
+                    with self.precision.autocast():
+                        part, stats = player.loss(batch if player.uses_data else {}, self.noise_rng)
+                    if self.accumulate == 1:
+                        loss = part
+                    else:  # the update's loss is the micro-batches' mean
+                        part = part / self.accumulate
+                        loss = part.detach() if micro == 0 else loss + part.detach()
+                        if micro < self.accumulate - 1:
+                            all_stats.append(stats)
+                    self.precision.backward(part, player.name)
                 self.precision.unscale(optimizer, player.name)
+                if player.before_step is not None:
+                    player.before_step()
                 grads = [p.grad for p in params if p.grad is not None] if measure_grads else []
                 if grads:
                     stats[f"grad_norm_{player.name}"] = total_norm(grads)
@@ -252,7 +263,8 @@ class Trainer(IntervalWork):
         (eager or as a captured graph), the generators' moving averages."""
         total = self.config["train"]["steps"]
         self.schedules.apply(self.step, total)
-        self.gan.on_iteration(self.step, total)
+        for player in self.gan.on_iteration(self.step, total):
+            self.optimizers[player].state.clear()  # e.g. a network that just grew: new moments
         self._step()
         self.step += 1
         self.gan.update_ema(self.step)

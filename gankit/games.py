@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .diffaugment import DiffAugment
 from .distributed import SINGLE, Group, check_batch, gather_rows
 from .diversity import Packed
 from .errors import ConfigError
@@ -43,6 +44,7 @@ class GenerativeGAN(GAN):
         weights = torch.tensor(label_frequencies or [1.0] * num_classes, dtype=torch.float32)
         self.register_buffer("label_weights", weights, persistent=False)
         self.batch_keys = ("x", "y") if num_classes else ("x",)
+        self.truncation: float | None = None  # of the noise samples are drawn from (never training's)
 
     def describe_keys(self) -> str:
         return "x: samples, y: class ids" if self.num_classes else "x: samples"
@@ -52,6 +54,12 @@ class GenerativeGAN(GAN):
         super().distribute(group, wrappers)
         if hasattr(self, "batch_size"):
             self.batch_size = check_batch(self.batch_size, group)
+
+    def set_truncation(self, truncation: float | None) -> None:
+        if truncation is not None and self.latent.kind != "normal":
+            raise ConfigError(f"truncation needs a generator fed normal noise; this one takes {self.latent.kind} "
+                              "noise (model.latent = normal, or no truncation)")  # fmt: skip
+        self.truncation = truncation
 
     def noise(self, n: int, rng: torch.Generator) -> Tensor:
         """n noise vectors for this process: its slice of the global batch every process draws."""
@@ -68,8 +76,9 @@ class GenerativeGAN(GAN):
         return torch.multinomial(self.label_weights, n, replacement=True, generator=rng)
 
     def sample_noise(self, n: int, rng: torch.Generator, batch_size: int = 4096) -> Tensor:
-        """n noise vectors for sampling, drawn in chunks of `batch_size`."""
-        return torch.cat([self.latent.sample(min(batch_size, n - i), rng) for i in range(0, n, batch_size)])
+        """n noise vectors for sampling (truncated when `truncation` is set), in chunks of `batch_size`."""
+        t = self.truncation
+        return torch.cat([self.latent.sample(min(batch_size, n - i), rng, t) for i in range(0, n, batch_size)])
 
     def run_generator(self, generator: nn.Module, z: Tensor, labels: Tensor | None) -> Tensor:
         return generator(z) if labels is None else generator(z, labels)
@@ -133,6 +142,8 @@ class GenerativeGAN(GAN):
             if image_metrics is not None:
                 values, protocol = image_metrics(target.to_images(fake))
                 measures.update(values)
+            if image_metrics is not None or self.truncation is not None:  # every measure depends on it
+                protocol = {**protocol, "truncation": self.truncation}  # None: untruncated N(0, 1)
         return Snapshot(fake, noise, real, measures, protocol)
 
     def grid_inputs(self, rows: int, cols: int, seed: int) -> tuple[Tensor, Tensor | None, int]:
@@ -143,7 +154,7 @@ class GenerativeGAN(GAN):
             labels = torch.arange(rows, device=device).repeat_interleave(cols)
         else:
             labels = None
-        noise = self.latent.sample(rows * cols, make_generator(device, seed, "grid-noise"))
+        noise = self.latent.sample(rows * cols, make_generator(device, seed, "grid-noise"), self.truncation)
         return noise, labels, cols
 
     def grid(self, target: Any, rows: int, cols: int, seed: int) -> tuple[Tensor, int] | None:
@@ -188,6 +199,14 @@ class StandardGAN(GenerativeGAN):
         self.g_steps = g_steps
         self.penalties = penalties or Penalties()
         self.clip = clip
+        self.augment: DiffAugment | None = None
+
+    def set_augment(self, augment: DiffAugment | None) -> None:
+        self.augment = augment
+
+    def seen(self, x: Tensor, rng: torch.Generator) -> Tensor:
+        """Images as D sees them: through the DiffAugment when one is set (real and generated alike)."""
+        return x if self.augment is None else self.augment(x, rng, self.group.draw)
 
     def get_extra_state(self) -> dict[str, int]:
         """The lazy-penalty counter, saved with the weights so that a resume is exact."""
@@ -205,10 +224,11 @@ class StandardGAN(GenerativeGAN):
         config: Mapping,
         num_classes: int = 0,
         label_frequencies: Sequence[float] = (),
+        conditional: type[StandardGAN] | None = None,
     ) -> StandardGAN:
-        """The standard game (the conditional one for `num_classes` > 0) with the objective,
-        batch size and update counts of `config`."""
-        recipe = ConditionalGAN if num_classes else cls
+        """The standard game (for `num_classes` > 0 the `conditional` one, GAN-CLS's by default)
+        with the objective, batch size and update counts of `config`."""
+        recipe = (conditional or ConditionalGAN) if num_classes else cls
         return recipe(
             generator,
             discriminator,
@@ -238,7 +258,7 @@ class StandardGAN(GenerativeGAN):
         return None
 
     def population_obstacle(self) -> str | None:
-        if type(self) not in (StandardGAN, ConditionalGAN):  # a subclass may draw with `rng` directly
+        if type(self) not in (StandardGAN, ConditionalGAN, ProjectionGAN):  # a subclass may draw with `rng` directly
             return f"{type(self).__name__} is not one of the standard games, whose every draw goes through group.draw"
         return None
 
@@ -260,20 +280,25 @@ class StandardGAN(GenerativeGAN):
             Player("G", ("G",), self.g_loss, self.g_steps, uses_data=self.objective.paired),
         ]
 
+    def real_view(self, x: Tensor) -> Tensor:
+        """The real batch as D should see it (a growing model shrinks it to its resolution)."""
+        return x
+
     def d_loss(self, batch: Batch, rng: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
-        real, D = batch["x"], self.net("D")
+        real, D = self.real_view(batch["x"]), self.net("D")
         with torch.no_grad():
             fake = self.net("G")(self.noise(real.shape[0], rng))
+        real, fake = self.seen(real, rng), self.seen(fake, rng)
         real_logits = D(real)
         fake_logits = D(fake)
         loss = self.objective.d_loss(real_logits, fake_logits)
         stats = discriminator_stats(self.objective, loss, real_logits, fake_logits)
-        return self.penalties.add(loss, stats, D, real, fake, None, None, rng, self.group.draw)
+        return self.penalties.add(loss, stats, D, real, fake, None, None, rng, self.group.draw, real_logits)
 
     def g_loss(self, batch: Batch, rng: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
         D = self.net("D")
-        fake = self.net("G")(self.noise(self.batch_size, rng))
-        real_logits = D(batch["x"]) if self.objective.paired else None
+        fake = self.seen(self.net("G")(self.noise(self.batch_size, rng)), rng)
+        real_logits = D(self.seen(self.real_view(batch["x"]), rng)) if self.objective.paired else None
         loss = self.objective.g_loss(D(fake), real_logits)
         return loss, {"g_loss": loss.detach()}
 
@@ -291,30 +316,42 @@ class ConditionalGAN(StandardGAN):
         """n offsets in [1, classes): added to a label, each gives a wrong one."""
         return torch.randint(1, self.num_classes, (n,), generator=rng, device=rng.device)
 
+    judges_wrong_labels = True  # GAN-CLS's third kind of pair; ProjectionGAN plays without it
+
     def d_loss(self, batch: Batch, rng: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
         real, labels, D = batch["x"], batch["y"], self.net("D")
         n = real.shape[0]
-        shift = self.group.draw(self._label_shift, n, rng)
-        wrong = (labels + shift) % self.num_classes
+        if self.judges_wrong_labels:
+            wrong = (labels + self.group.draw(self._label_shift, n, rng)) % self.num_classes
         fake_labels = self.labels(n, rng)
         with torch.no_grad():
             fake = self.net("G")(self.noise(n, rng), fake_labels)
+        real, fake = self.seen(real, rng), self.seen(fake, rng)
         real_logits = D(real, labels)
-        wrong_logits = D(real, wrong)
         fake_logits = D(fake, fake_labels)
-        loss = 0.5 * (
-            self.objective.d_loss(real_logits, fake_logits) + self.objective.d_loss(real_logits, wrong_logits)
-        )
+        loss = self.objective.d_loss(real_logits, fake_logits)
+        if self.judges_wrong_labels:
+            wrong_logits = D(real, wrong)
+            loss = 0.5 * (loss + self.objective.d_loss(real_logits, wrong_logits))
         stats = discriminator_stats(self.objective, loss, real_logits, fake_logits)
-        stats["acc_wrong"] = (wrong_logits.detach() < self.objective.threshold).float().mean()
-        return self.penalties.add(loss, stats, D, real, fake, labels, fake_labels, rng, self.group.draw)
+        if self.judges_wrong_labels:
+            stats["acc_wrong"] = (wrong_logits.detach() < self.objective.threshold).float().mean()
+        return self.penalties.add(loss, stats, D, real, fake, labels, fake_labels, rng, self.group.draw, real_logits)
 
     def g_loss(self, batch: Batch, rng: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
         labels, D = self.labels(self.batch_size, rng), self.net("D")
-        fake = self.net("G")(self.noise(self.batch_size, rng), labels)
-        real_logits = D(batch["x"], batch["y"]) if self.objective.paired else None
+        fake = self.seen(self.net("G")(self.noise(self.batch_size, rng), labels), rng)
+        real_logits = D(self.seen(batch["x"], rng), batch["y"]) if self.objective.paired else None
         loss = self.objective.g_loss(D(fake, labels), real_logits)
         return loss, {"g_loss": loss.detach()}
+
+
+class ProjectionGAN(ConditionalGAN):
+    """The class-conditional game of projection discriminators (SN-GAN's cGAN, BigGAN): D judges
+    real images with their labels against generated ones with the labels G was asked for; the
+    projection term already ties D's verdict to the label, so no mismatched pairs are shown."""
+
+    judges_wrong_labels = False
 
 
 def discriminator_stats(

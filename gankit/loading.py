@@ -7,9 +7,10 @@ Sampling needs only the checkpoint; a run's dataset is read (lazily) only to eva
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from . import checkpoint
-from .arguments import check_count, check_seed
+from .arguments import TRUNCATION_SWEEP, check_count, check_seed, check_truncation
 from .config import resolve
 from .data import Target, TargetInfo, build_target
 from .errors import CheckpointError, ConfigError, GankitError, RunError
@@ -102,11 +103,37 @@ class LoadedGAN:
             raise RunError(f"class {int(bad[0])} is outside this model's classes 0–{self.num_classes - 1}")
         return labels
 
-    def sample(self, n: int, seed: int | None = None, label: int | Sequence[int] | Tensor | None = None) -> Tensor:
-        """`n` generated samples; the same `seed` gives the same samples; `label` picks classes."""
+    @contextlib.contextmanager
+    def truncated(self, truncation: float | None) -> Iterator[None]:
+        """Sample with noise truncated to [−t, t] inside the block (None: as the run's config says)."""
+        truncation = check_truncation(truncation)
+        if truncation is None:
+            yield
+            return
+        self.require("generative")
+        kept = self.gan.truncation
+        try:
+            self.gan.set_truncation(truncation)
+        except ConfigError as exc:
+            raise RunError(f"{self.source}: {exc}") from None
+        try:
+            yield
+        finally:
+            self.gan.truncation = kept
+
+    def sample(
+        self,
+        n: int,
+        seed: int | None = None,
+        label: int | Sequence[int] | Tensor | None = None,
+        truncation: float | None = None,
+    ) -> Tensor:
+        """`n` generated samples; the same `seed` gives the same samples; `label` picks classes;
+        `truncation` t draws every noise entry inside [−t, t] (the truncation trick)."""
         self.require("generative")
         check_memory(check_count("n", n) * math.prod(self.info.shape), f"{n:,} samples", "n", RunError)
-        return self.gan.generate(n, self._rng(seed), self.labels_for(n, label))[0]
+        with self.truncated(truncation):
+            return self.gan.generate(n, self._rng(seed), self.labels_for(n, label))[0]
 
     @property
     def domains(self) -> tuple[str, ...]:
@@ -145,9 +172,15 @@ class LoadedGAN:
         self.check_domain(to)
         return self.gan.translate_images(images.to(self.device), self.info, seed, batch_size, to)
 
-    def images(self, n: int, seed: int | None = None, label: int | Sequence[int] | Tensor | None = None) -> Tensor:
+    def images(
+        self,
+        n: int,
+        seed: int | None = None,
+        label: int | Sequence[int] | Tensor | None = None,
+        truncation: float | None = None,
+    ) -> Tensor:
         """`n` generated images as uint8 N×C×H×W."""
-        return self.to_images(self.sample(n, seed, label))
+        return self.to_images(self.sample(n, seed, label, truncation))
 
     def to_images(self, samples: Tensor) -> Tensor:
         """Generated samples as uint8 N×C×H×W images; a RunError when the run is not an image one."""
@@ -198,10 +231,11 @@ class LoadedGAN:
         features: str | None = None,
         n_real: int | None = None,
         inception_resize: str | None = None,
+        truncation: float | None = None,
     ) -> dict[str, Any]:
         """The target's measures and the image metrics of the run's config, with the training-time
         protocol unless `n`, `seed`, `metrics` (fid, kid, is, pr, dc), `features`, `n_real` (real
-        images in the reference) or `inception_resize` (tensorflow, pytorch) say otherwise."""
+        images in the reference), `inception_resize` (tensorflow, pytorch) or `truncation` say otherwise."""
         asked = {"metrics": metrics, "features": features, "n_real": n_real, "inception_resize": inception_resize}
         overrides = {f"eval.{k}": v for k, v in asked.items() if v is not None}
         ev = resolve(base=self.config, overrides=overrides)["eval"] if overrides else self.config["eval"]
@@ -210,7 +244,8 @@ class LoadedGAN:
         ev = {**ev, "n_samples": n}
         image_metrics = ImageMetrics.from_config(ev, self.target, self.config["data"]["target"], self.device)
         self.gan.check_evaluation(self.target, ev)
-        snapshot = self.gan.snapshot(self.target, n, seed, True, image_metrics)
+        with self.truncated(truncation):
+            snapshot = self.gan.snapshot(self.target, n, seed, True, image_metrics)
         return {
             "step": self.step,
             "checkpoint": str(self.source),
@@ -219,6 +254,20 @@ class LoadedGAN:
             "measures": snapshot.measures,
             "protocol": snapshot.protocol,
         }
+
+    def truncation_sweep(
+        self,
+        values: Sequence[float] = TRUNCATION_SWEEP,
+        n: int | None = None,
+        seed: int | None = None,
+        metrics: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The measures at each truncation in `values`, from the same evaluation noise (each t
+        moves every noise entry monotonically towards 0): quality against diversity."""
+        values = [check_truncation(t) for t in values]
+        if not values:
+            raise RunError("a truncation sweep needs at least one value")
+        return [{"truncation": t, **self.evaluate(n, seed, metrics, truncation=t)["measures"]} for t in values]
 
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedGAN:

@@ -79,6 +79,34 @@ class ResNetSettings:
 
 
 @dataclass
+class BigGANSettings:
+    latent_dim: int = setting(128, "size of the N(0, 1) noise vector, split between G's first layer and its "
+                              "up-blocks", min=1)  # fmt: skip
+    g_width: int = setting(256, "channels of G's residual blocks", min=1)
+    d_width: int = setting(128, "channels of D's residual blocks", min=1)
+    conditional: bool = setting(True, "class-conditional (shared embedding in G, projection D; needs labelled "
+                                "data)")  # fmt: skip
+    shared_dim: int = setting(128, "size of the class embedding every G block's norms share", min=1)
+    attention: int = setting(0, "feature-map size with a self-attention block in G and D (0: none)", min=0)
+    ortho: float = setting(1e-4, "β of the orthogonal regularisation of G's weights (0: off)", min=0.0)
+
+
+@dataclass
+class ProGANSettings:
+    latent_dim: int = setting(512, "size of the N(0, 1) noise vector (pixel-normalised before G's first layer)",
+                              min=1)  # fmt: skip
+    width: int = setting(512, "most channels of any layer", min=1)
+    fmap_base: int = setting(8192, "channels at resolution r: min(width, fmap_base / r), as the paper", min=1)
+    fade_images: int = setting(800_000, "real images shown while each new resolution fades in", min=0)
+    stable_images: int = setting(800_000, "real images shown at each resolution once faded in (and at 4×4)",
+                                 min=1)  # fmt: skip
+    batch_sizes: list[int] = list_setting([], "batch size at 4, 8, 16… px (the last repeats; empty: "
+                                          "data.batch_size throughout; none larger than it)", min=1)  # fmt: skip
+    reset_optimizers: bool = setting(True, "start both optimisers afresh when a resolution is added")
+    mbstd_group: int = setting(4, "D's minibatch standard deviation over groups of this many samples", min=1)
+
+
+@dataclass
 class OwnSettings:
     generator: str = setting("", "G's class or factory as module:qualname (e.g. my_networks:Generator) (required)")
     generator_kwargs: dict = field(default_factory=dict, metadata={"help": "keyword arguments G is built with"})
@@ -163,6 +191,20 @@ MODELS.declare(
     "SN-GAN's ResNet G and D (images or vectors); SAGAN with model.attention",
     ResNetSettings,
     item="gankit.models.resnet:build_resnet",
+)
+MODELS.declare(
+    "biggan",
+    "BigGAN: ResNet G with its noise split over the blocks and a shared class embedding in every "
+    "conditional norm, projection D, self-attention, orthogonal init and regularisation",
+    BigGANSettings,
+    item="gankit.models.biggan:build_biggan",
+)
+MODELS.declare(
+    "progan",
+    "Progressive GAN: G and D grown from 4×4, each new resolution faded in; equalised learning rate, "
+    "pixel norm, minibatch standard deviation",
+    ProGANSettings,
+    item="gankit.models.progan:build_progan",
 )
 MODELS.declare(
     OWN,

@@ -223,5 +223,5 @@ def distribute(gan: GAN, config: dict[str, Any], group: Group, device: torch.dev
             net = gan.nets[name] = nn.SyncBatchNorm.convert_sync_batchnorm(net)
         if any(p.requires_grad for p in net.parameters()):
             ids = [device.index] if device.type == "cuda" else None
-            wrappers[name] = DistributedDataParallel(net, device_ids=ids)
+            wrappers[name] = DistributedDataParallel(net, device_ids=ids, find_unused_parameters=gan.unused_parameters)
     gan.distribute(group, wrappers)

@@ -251,6 +251,52 @@ PRESETS.update(
             **_RESNET_CIFAR,
             "model": {"name": "resnet", "g_width": 256, "d_width": 128, "spectral_norm": "both", "attention": 16},
         },
+        # BigGAN's own recipe: hinge, Adam β = (0, 0.999) with lr_D 2e-4 and lr_G 5e-5 and 2 D steps
+        # per G step, spectral norm in G and D, orthogonal regularisation β = 1e-4, G's average
+        # (0.9999, from iteration 1,000); the CIFAR width of SN-GAN and SAGAN's attention at 16×16.
+        "biggan": {
+            **_stabilised(
+                "BigGAN (Brock et al.): hierarchical latents and a shared class embedding in G's conditional "
+                "norms, projection D, attention at 16×16, spectral norm in G and D, hinge, orthogonal "
+                "regularisation, 2 D steps, G's moving average",
+                {"objective": "hinge"},
+                _adam(2e-4, 5e-5, [0.0, 0.999]),
+                {
+                    "d_steps": 2,
+                    "steps": 50000,
+                    "log_every": 100,
+                    "eval_every": 2500,
+                    "grid_every": 1000,
+                    "ema_decay": 0.9999,
+                    "ema_start": 1000,
+                },  # fmt: skip
+            ),
+            **_RESNET_CIFAR,
+            "model": {"name": "biggan", "g_width": 256, "d_width": 128, "spectral_norm": "both", "attention": 16},
+        },
+        # Progressive GAN as its paper trains: WGAN-GP (λ = 10) with the drift term ε = 0.001, one
+        # D update per G update, Adam lr 1e-3 β = (0, 0.99), batch 16, 800k images per fade-in and
+        # per stable phase, G's average 0.999. CIFAR-10 grows 4 → 8 → 16 → 32: 7 phases of 50,000
+        # iterations, the last of which ends the run.
+        "progan": {
+            **_stabilised(
+                "Progressive GAN (Karras et al.): G and D grown 4 → 32 px on CIFAR-10, each resolution faded in "
+                "over 800k images; equalised learning rate, pixel norm, minibatch std; WGAN-GP with drift",
+                {"objective": "wasserstein", "gp": 10.0, "drift": 0.001},
+                _adam(1e-3, 1e-3, [0.0, 0.99]),
+                {
+                    "steps": 350_000,
+                    "log_every": 500,
+                    "eval_every": 25_000,
+                    "grid_every": 5000,
+                    "checkpoint_every": 5000,
+                    "ema_decay": 0.999,
+                },  # fmt: skip
+            ),
+            "data": {"target": "cifar10", "batch_size": 16},
+            "model": {"name": "progan"},
+            "eval": {"grid_rows": 8, "grid_cols": 8},
+        },
     }
 )
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -44,7 +45,9 @@ class Player:
     `fresh_batch=False` the batch the previous player drew this iteration), else an empty dict.
     The other players' networks are frozen during its update, except those in `forwards`: it
     runs them with their graph kept, for a later player to differentiate (Pix2Pix's D step
-    translates the batch once for both updates, as the reference does).
+    translates the batch once for both updates, as the reference does). `before_step` runs
+    between the backward pass and the optimiser step (a regulariser that adds to the gradients
+    directly); `after_update` after the step (WGAN's weight clipping).
     """
 
     name: str
@@ -55,6 +58,17 @@ class Player:
     after_update: Callable[[], None] | None = None
     fresh_batch: bool = True
     forwards: tuple[str, ...] = ()
+    before_step: Callable[[], None] | None = None
+
+
+def check_accumulation(accumulate: int, players: Sequence[Player]) -> int:
+    """`train.accumulate` micro-batches per update, if every player can take them: one that reuses
+    the previous player's batch or its kept graph (Pix2Pix's G) cannot be split."""
+    bound = [p.name for p in players if not p.fresh_batch or p.forwards]
+    if accumulate > 1 and bound:
+        raise ConfigError(f"train.accumulate = {accumulate} splits every update into micro-batches; player "
+                          f"{bound[0]} shares a batch or a forward pass with another player (use 1)")  # fmt: skip
+    return accumulate
 
 
 LatentKind = Literal["normal", "uniform", "uniform-symmetric"]
@@ -67,7 +81,20 @@ class Latent:
     dim: int
     kind: LatentKind = "normal"
 
-    def sample(self, n: int, rng: torch.Generator) -> Tensor:
+    def sample(self, n: int, rng: torch.Generator, truncation: float | None = None) -> Tensor:
+        """n noise vectors; with `truncation` t (normal noise only), every entry lies in [−t, t].
+
+        Truncation is BigGAN's trick: entries beyond ±t are redrawn until they fall inside, so
+        each entry follows N(0, 1) conditioned on |z| ≤ t. That distribution is drawn here in one
+        pass by inverting the normal CDF on [Φ(−t), Φ(t)]: no loop, no host synchronisation, and
+        the same uniform draws for every t, so a sweep over t moves each sample smoothly.
+        """
+        if truncation is not None:
+            if self.kind != "normal":
+                raise ValueError(f"truncation needs normal noise; this generator takes {self.kind} noise")
+            low = 0.5 * math.erfc(truncation / math.sqrt(2))  # Φ(−t)
+            u = torch.rand(n, self.dim, generator=rng, device=rng.device, dtype=torch.float64)
+            return torch.special.ndtri(low + u * (1 - 2 * low)).clamp_(-truncation, truncation).float()
         if self.kind == "normal":
             return torch.randn(n, self.dim, generator=rng, device=rng.device)
         z = torch.rand(n, self.dim, generator=rng, device=rng.device)
@@ -95,6 +122,9 @@ class GAN(nn.Module):
     # whether `snapshot` may run on a worker thread, on a copy of the model, while training goes
     # on: not if it draws from (or reseeds) the global random generator training draws from
     evaluates_in_background = True
+    # whether some parameters may get no gradient in an update (layers a growing model has not
+    # reached yet): data parallelism then has DDP look for them every step
+    unused_parameters = False
 
     def __init__(self, nets: Mapping[str, nn.Module]) -> None:
         super().__init__()
@@ -112,10 +142,12 @@ class GAN(nn.Module):
     def players(self) -> list[Player]:
         raise NotImplementedError
 
-    def on_iteration(self, step: int, total: int) -> None:
-        """Called on the host before iteration `step` of `total` (a fade-in, a decaying weight).
-        A value changed here must live in a tensor updated in place, or `graph_obstacle` must
-        say so: a CUDA graph replays what it captured."""
+    def on_iteration(self, step: int, total: int) -> Sequence[str]:
+        """Called on the host before iteration `step` of `total` (a fade-in, a decaying weight);
+        returns the players whose optimiser state starts afresh now (a network that grew). A
+        value changed here must live in a tensor updated in place, or `graph_obstacle` must say
+        so: a CUDA graph replays what it captured."""
+        return ()
 
     def check_data(self, keys: Sequence[str], target_name: str) -> None:
         """A ConfigError unless the data's batches hold what this model's batches need."""
@@ -179,6 +211,19 @@ class GAN(nn.Module):
         """Play as `members` GANs at once: batches hold every member's rows, and `group` draws
         each member's noise from its own generator."""
         raise NotImplementedError(self.population_obstacle())
+
+    def set_augment(self, augment: Any) -> None:
+        """Show D every image through `augment` (`train.augment`, a DiffAugment; None: as they are)."""
+        if augment is not None:
+            raise ConfigError(f"train.augment needs a game that shows D images from noise; {type(self).__name__} "
+                              "does not take it yet (leave train.augment empty)")  # fmt: skip
+
+    def set_truncation(self, truncation: float | None) -> None:
+        """Sample with noise truncated to [−t, t] (BigGAN's trick; None: untruncated): only models
+        that sample from normal noise have noise to truncate."""
+        if truncation is not None:
+            raise ConfigError(f"truncation applies to models that sample from noise; {type(self).__name__} "
+                              "translates input images (leave eval.truncation at 0)")  # fmt: skip
 
     def pack_discriminator(self, discriminator: nn.Module, m: int) -> None:
         """Let D judge packs of `m` samples (`model.pack`, PacGAN) with `discriminator`, built for

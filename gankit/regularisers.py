@@ -61,7 +61,8 @@ class Penalties:
     """The gradient penalties of the `loss` config section, added to D's loss.
 
     `gp` weighs WGAN-GP (λ, 10 in the paper); `r1`/`r2` are γ in γ/2·E‖∇D‖², computed every
-    `every` D updates and scaled by `every` (lazy regularisation, as StyleGAN2).
+    `every` D updates and scaled by `every` (lazy regularisation, as StyleGAN2); `drift` is ε
+    of Progressive GAN's ε·E[D(real)²], which keeps a critic's outputs from drifting far from 0.
     """
 
     gp: float = 0.0
@@ -69,6 +70,7 @@ class Penalties:
     r1: float = 0.0
     r2: float = 0.0
     every: int = 1
+    drift: float = 0.0
     updates: int = 0
 
     @property
@@ -83,7 +85,7 @@ class Penalties:
 
     @classmethod
     def from_config(cls, loss: Mapping[str, Any]) -> Penalties:
-        return cls(loss["gp"], loss["gp_one_sided"], loss["r1"], loss["r2"], loss["r_every"])
+        return cls(loss["gp"], loss["gp_one_sided"], loss["r1"], loss["r2"], loss["r_every"], loss["drift"])
 
     def add(
         self,
@@ -96,8 +98,10 @@ class Penalties:
         fake_labels: Tensor | None,
         rng: torch.Generator,
         draw: Draw | None = None,
+        real_logits: Tensor | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """`loss` plus the penalties due at this D update; their values go into `stats`."""
+        """`loss` plus the penalties due at this D update; their values go into `stats`
+        (`real_logits`, D's outputs on `real`, are what the drift term squares)."""
 
         def score(x: Tensor, labels: Tensor | None) -> Tensor:
             return discriminator(x) if labels is None else discriminator(x, labels)
@@ -108,6 +112,10 @@ class Penalties:
             penalty = gradient_penalty(score, real, fake, real_labels, rng, self.gp_one_sided, draw)
             loss = loss + self.gp * penalty
             stats["gp"] = penalty.detach()
+        if self.drift and real_logits is not None:
+            drift = real_logits.square().mean()
+            loss = loss + self.drift * drift
+            stats["drift"] = drift.detach()
         if self.r1 and lazy_turn:
             penalty = gradient_norm_penalty(score, real, real_labels)
             loss = loss + 0.5 * self.r1 * self.every * penalty

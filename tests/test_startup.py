@@ -17,7 +17,7 @@ import gankit
 from gankit import console
 from gankit.checks import build_optimizer
 from gankit.cli import main
-from gankit.config import SECTIONS, TrainSettings, registries, resolve
+from gankit.config import registries, resolve
 from gankit.explain import EXPLAINED, explain
 from gankit.optimizers import (
     CHECKED_LIGHTLY,
@@ -30,6 +30,7 @@ from gankit.optimizers import (
     torch_release,
 )
 from gankit.presets import PRESETS
+from gankit.sections import SECTIONS, TrainSettings
 
 from .conftest import ROOT, TINY, python
 

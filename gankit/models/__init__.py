@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from ..arguments import check_truncation
 from ..data import TargetInfo
+from ..diffaugment import augmentation
 from ..diversity import packed_shape
+from ..errors import ConfigError
 from ..model_settings import MODELS  # declares the models; each builder's module is imported when it builds
 from ..recipe import GAN
 
@@ -22,6 +25,8 @@ def build_model(config: dict[str, Any], target: TargetInfo) -> GAN:
         gan.pack_discriminator(build(config, replace(target, shape=packed_shape(target.shape, m))).nets["D"], m)
     gan.apply_spectral_norm(config["model"]["spectral_norm"])
     gan.configure(config["train"])
+    gan.set_augment(augmentation(config["train"]["augment"], target.shape))
+    gan.set_truncation(check_truncation(config["eval"]["truncation"] or None, "eval.truncation", ConfigError))
     return gan
 
 

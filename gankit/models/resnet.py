@@ -133,7 +133,7 @@ class ResMLPDiscriminator(nn.Module):
         return out
 
 
-def _attention_sizes(resolution: int) -> list[int]:
+def attention_sizes(resolution: int) -> list[int]:
     base, doublings = plan(resolution)
     return [base * 2**k for k in range(1, doublings)]
 
@@ -145,8 +145,8 @@ def build_resnet(config: dict[str, Any], target: TargetInfo) -> StandardGAN:
         channels, resolution = target.shape[0], target.shape[1]
         if target.shape[1] != target.shape[2]:
             raise ConfigError(f"model resnet needs square images (C×R×R); got samples of shape {target.shape}")
-        if m["attention"] and m["attention"] not in _attention_sizes(resolution):
-            sizes = ", ".join(map(str, _attention_sizes(resolution))) or "none"
+        if m["attention"] and m["attention"] not in attention_sizes(resolution):
+            sizes = ", ".join(map(str, attention_sizes(resolution))) or "none"
             raise ConfigError(f"model.attention must be 0 or a feature-map size of {resolution}-px images: {sizes}")
         generator = ResNetGenerator(
             m["latent_dim"], channels, resolution, m["g_width"], classes, m["attention"], output_layer(target)
