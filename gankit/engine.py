@@ -36,7 +36,7 @@ from .graphs import GraphedStep, graph_obstacle, set_capturable
 from .health import HealthMonitor, total_norm
 from .intervals import IntervalWork
 from .metrics.images import ImageMetrics
-from .models import build_model
+from .models import build_model, finish_model
 from .placement import Trainable, distribute, settle_fast, speed_up
 from .precision import Precision
 from .recipe import GAN, Player, Snapshot, check_accumulation
@@ -84,10 +84,8 @@ class Trainer(IntervalWork):
         seed_everything(config["seed"])
         self.target = build_target(config["data"]) if target is None else target
         self.info = TargetInfo.of(self.target)
-        if gan is not None:
-            gan.apply_spectral_norm(config["model"]["spectral_norm"])
-            gan.configure(config["train"])
-        self.gan = (gan or build_model(config, self.info)).to(self.device)
+        gan = build_model(config, self.info) if gan is None else finish_model(gan, config, self.info)
+        self.gan = gan.to(self.device)
         self.gan.check_data(self.info.keys, config["data"]["target"])
         self.fast = speed_up(self.gan, config, self.device)  # chooses train.fast's speed-ups
         ImageMetrics.check(config["eval"], self.target, config["data"]["target"])  # on every process, first

@@ -3,8 +3,10 @@ class-conditional Fashion-MNIST run whose truncation sweep trades diversity for 
 
 from __future__ import annotations
 
+import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from scipy.stats import spearmanr
@@ -85,7 +87,7 @@ def test_truncated_noise_is_the_normal_distribution_conditioned_on_the_interval(
         Latent(8, "uniform").sample(4, rng, truncation=t)
 
 
-def test_bad_truncation_and_biggan_settings_are_one_line(cli, tmp_path):
+def test_bad_truncation_augmentation_and_biggan_settings_are_one_line(cli, tmp_path):
     cases = {
         ("train", "biggan", "--set", "eval.truncation=-1"): "eval.truncation must be >= 0.0, got -1.0",
         ("train", "biggan", "--set", "eval.truncation=inf"): "eval.truncation must be a finite number",
@@ -94,6 +96,9 @@ def test_bad_truncation_and_biggan_settings_are_one_line(cli, tmp_path):
         ("train", "ring", "--set", "model.latent=uniform", "--set", "eval.truncation=0.5"): "truncation needs a "
         "generator fed normal noise",
         ("train", "biggan", "--set", "model.latent_dim=2"): "model.latent_dim = 2 cannot be split over BigGAN's 4",
+        ("train", "biggan", "--set", "train.augment=color,flip"): "train.augment[1] must be one of color, "
+        "translation, cutout; got 'flip'",
+        ("train", "ring", "--set", "train.augment=color"): "train.augment transforms images",
     }  # fmt: skip
     for args, message in cases.items():
         status, out, err = cli(*args, "--runs-dir", str(tmp_path))
@@ -147,3 +152,19 @@ def test_truncation_trades_diversity_for_confidence_steadily(fashion_biggan):
     assert loaded.evaluate(n=200, seed=0, truncation=0.5)["protocol"]["truncation"] == 0.5
     same = loaded.sample(8, seed=3, label=2, truncation=0.5)
     assert torch.equal(same, loaded.sample(8, seed=3, label=2, truncation=0.5))
+
+
+def test_truncation_from_the_command_line(fashion_biggan, cli, tmp_path):
+    run = str(fashion_biggan.run_dir)
+    status, out, _ = cli("eval", run, "--truncation-sweep", "1,0.5", "--n", "200", "--seed", "0")
+    assert status == 0 and "confidence" in out.splitlines()[1], out
+    rows = json.loads((fashion_biggan.run_dir / "truncation-sweep.json").read_text())["rows"]
+    assert [r["truncation"] for r in rows] == [1.0, 0.5] and rows[1]["class_spread"] < rows[0]["class_spread"]
+    status, _, err = cli("sample", run, "--n", "4", "--grid", str(tmp_path / "g.png"), "--truncation", "0")
+    assert status == 2 and "truncation must be a number in (0, ∞)" in err
+    status, _, err = cli("eval", run, "--truncation-sweep", "1,x")
+    assert status == 2 and "--truncation-sweep takes numbers in (0, ∞)" in err
+    npy = str(tmp_path / "s.npy")
+    status, _, _ = cli("sample", run, "--n", "4", "--out", npy, "--truncation", "0.5", "--seed", "1")
+    expected = gankit.load(run).sample(4, seed=1, truncation=0.5)
+    assert status == 0 and np.array_equal(np.load(npy), expected.numpy())

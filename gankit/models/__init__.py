@@ -23,6 +23,12 @@ def build_model(config: dict[str, Any], target: TargetInfo) -> GAN:
     m = config["model"]["pack"]
     if m > 1:  # the same model built for packs of m samples lends its D, wrapped to pack them
         gan.pack_discriminator(build(config, replace(target, shape=packed_shape(target.shape, m))).nets["D"], m)
+    return finish_model(gan, config, target)
+
+
+def finish_model(gan: GAN, config: dict[str, Any], target: TargetInfo) -> GAN:
+    """Apply the run-level options every model takes (a built one, or one a user hands the
+    engine): spectral norm, moving averages, DiffAugment and the sampling truncation."""
     gan.apply_spectral_norm(config["model"]["spectral_norm"])
     gan.configure(config["train"])
     gan.set_augment(augmentation(config["train"]["augment"], target.shape))
@@ -30,4 +36,4 @@ def build_model(config: dict[str, Any], target: TargetInfo) -> GAN:
     return gan
 
 
-__all__ = ["MODELS", "build_model"]
+__all__ = ["MODELS", "build_model", "finish_model"]
