@@ -248,7 +248,8 @@ def _truncation_sweep(args: argparse.Namespace, metrics: list[str] | None) -> in
     if Path(args.run).is_file():
         raise GankitError(f"{args.run} is a file; the sweep takes a run folder (it writes {SWEEP_FILE} there)")
     loaded = api.load(args.run)
-    rows = loaded.truncation_sweep(values, args.n, args.seed, metrics)
+    rows = loaded.truncation_sweep(values, args.n, args.seed, metrics, features=args.features, n_real=args.n_real,
+                                   inception_resize=args.inception_resize)  # fmt: skip
     columns = [k for k, v in rows[0].items() if k != "truncation" and isinstance(v, (int, float))]
     print(f"{args.run} at iteration {loaded.step}: the measures at each truncation")
     names = ["truncation", *columns]

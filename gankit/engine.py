@@ -261,7 +261,7 @@ class Trainer(IntervalWork):
         (eager or as a captured graph), the generators' moving averages."""
         total = self.config["train"]["steps"]
         self.schedules.apply(self.step, total)
-        for player in self.gan.on_iteration(self.step, total):
+        for player in self.gan.on_iteration(self.step, total) or ():  # (models written before it returned)
             self.optimizers[player].state.clear()  # e.g. a network that just grew: new moments
         self._step()
         self.step += 1

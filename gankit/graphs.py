@@ -84,6 +84,8 @@ def graph_obstacle(trainer: Trainer) -> str | None:
             )
     if trainer.finite.skip:
         return "train.nonfinite = skip decides on the host at every update whether to step"
+    if trainer.accumulate > 1:
+        return "train.accumulate > 1 draws several batches per update (the graph stages one per update)"
     if not trainer.schedules.constant:
         return "a learning-rate schedule (optim.<player>.warmup/decay) changes the rate on the host"
     return trainer.gan.graph_obstacle()

@@ -261,13 +261,17 @@ class LoadedGAN:
         n: int | None = None,
         seed: int | None = None,
         metrics: Sequence[str] | None = None,
+        **protocol: Any,
     ) -> list[dict[str, Any]]:
         """The measures at each truncation in `values`, from the same evaluation noise (each t
-        moves every noise entry monotonically towards 0): quality against diversity."""
+        moves every noise entry monotonically towards 0): quality against diversity. `protocol`
+        takes `evaluate`'s features, n_real and inception_resize."""
         values = [check_truncation(t) for t in values]
         if not values:
             raise RunError("a truncation sweep needs at least one value")
-        return [{"truncation": t, **self.evaluate(n, seed, metrics, truncation=t)["measures"]} for t in values]
+        return [
+            {"truncation": t, **self.evaluate(n, seed, metrics, truncation=t, **protocol)["measures"]} for t in values
+        ]
 
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedGAN:

@@ -93,7 +93,8 @@ class Latent:
             if self.kind != "normal":
                 raise ValueError(f"truncation needs normal noise; this generator takes {self.kind} noise")
             low = 0.5 * math.erfc(truncation / math.sqrt(2))  # Φ(−t)
-            u = torch.rand(n, self.dim, generator=rng, device=rng.device, dtype=torch.float64)
+            precise = torch.float32 if rng.device.type == "mps" else torch.float64  # MPS has no float64
+            u = torch.rand(n, self.dim, generator=rng, device=rng.device, dtype=precise)
             return torch.special.ndtri(low + u * (1 - 2 * low)).clamp_(-truncation, truncation).float()
         if self.kind == "normal":
             return torch.randn(n, self.dim, generator=rng, device=rng.device)

@@ -152,3 +152,11 @@ def test_progan_learns_digits_as_it_grows(tmp_path):
     confidence = [at[step]["eval/confidence"] for step in (300, 500, 700)]
     assert confidence[0] < confidence[1] < confidence[2], confidence
     assert confidence[2] > 0.6 and at[700]["eval/classes_covered"] == 10, at[700]
+
+
+def test_a_growth_without_fade_in_still_starts_the_optimisers_afresh_and_packing_is_refused(cli, tmp_path):
+    plan = GrowthPlan(levels=3, fade_images=0, stable_images=64, batches=[16])
+    assert [p.fading for p in plan.phases] == [False, False, False] and plan.growths == {4, 8}
+    assert GrowthPlan(levels=3, fade_images=32, stable_images=64, batches=[16]).growths == {4, 10}
+    status, _, err = cli("train", "progan", "--set", "model.pack=2", "--runs-dir", str(tmp_path))
+    assert status == 2 and "Progressive GAN's D grows and cannot be packed" in err

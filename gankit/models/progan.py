@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import TargetInfo
+from ..distributed import Group
 from ..errors import ConfigError
 from ..games import StandardGAN
 from ..recipe import Latent
@@ -54,6 +55,10 @@ class GrowthPlan:
                     self.phases.append(Phase(start, length, level, fading, batch))
                     start += length
         self.starts = [p.start for p in self.phases]
+        first = {}
+        for p in self.phases:
+            first.setdefault(p.level, p.start)
+        self.growths = {start for level, start in first.items() if level > 0}  # a level's first iteration
 
     @property
     def grown(self) -> int:
@@ -84,8 +89,17 @@ class ProGAN(StandardGAN):
         for net in (self.nets["G"], self.nets["D"], *self.ema.values()):
             net.grow(phase.level, alpha)
         self.batch_size = phase.batch // self.group.world
-        new_level = phase.fading and step == phase.start
-        return ("D", "G") if new_level and self.reset else ()
+        return ("D", "G") if self.reset and step in self.plan.growths else ()
+
+    def distribute(self, group: Group, wrappers: dict[str, nn.Module]) -> None:
+        uneven = sorted({p.batch for p in self.plan.phases if p.batch % group.world})
+        if uneven:
+            raise ConfigError(f"model.batch_sizes: a batch of {uneven[0]} does not divide among the {group.world} "
+                              "processes (each resolution's batch must be a multiple of the process count)")  # fmt: skip
+        super().distribute(group, wrappers)
+
+    def pack_discriminator(self, discriminator: nn.Module, m: int) -> None:
+        raise ConfigError(f"model.pack = {m}: Progressive GAN's D grows and cannot be packed (use model.pack = 1)")
 
     def real_view(self, x: Tensor) -> Tensor:
         """The first rows of the batch, shrunk to the current resolution (area average); during a
