@@ -25,7 +25,7 @@ from ..layers import SelfAttention
 from ..recipe import Latent, Player
 from .common import class_count, output_layer
 from .dcgan import plan
-from .resnet import ResNetDiscriminator, attention_sizes
+from .resnet import ResNetDiscriminator, attention_sizes, image_head
 
 
 class ConditionedBatchNorm(nn.Module):
@@ -92,9 +92,7 @@ class BigGANGenerator(nn.Module):
             if size == attention and size != resolution:
                 blocks.append(SelfAttention(width))
         self.blocks = nn.ModuleList(blocks)
-        self.out = nn.Sequential(
-            nn.BatchNorm2d(width), nn.ReLU(), nn.Conv2d(width, channels, 3, padding=1), output or nn.Tanh()
-        )
+        self.out = image_head(width, channels, output)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         first, *chunks = z.tensor_split(self.chunks, dim=1)

@@ -78,7 +78,7 @@ class Growing(nn.Module):
 
     def __init__(self, levels: int) -> None:
         super().__init__()
-        self.levels, self.level, self.fading = levels, levels - 1, False
+        self.levels, self.level, self.fading, self.stage_alpha = levels, levels - 1, False, 1.0
         self.register_buffer("growth", torch.tensor([levels - 1.0, 1.0]))
 
     @property
@@ -88,10 +88,15 @@ class Growing(nn.Module):
 
     def grow(self, level: int, alpha: float) -> None:
         """Run at resolution 4·2^level with the newest block weighted by `alpha` (written in
-        place, with no host synchronisation)."""
+        place, with no host synchronisation, and only when the stage changed: a stable phase
+        adds no work to the iteration)."""
+        stage = (level, float(alpha) if level > 0 and alpha < 1 else 1.0)
+        if stage == (self.level, self.stage_alpha):
+            return
         self._follow(level, alpha)
+        self.stage_alpha = stage[1]
         self.growth[0].fill_(level)
-        self.growth[1].fill_(alpha if self.fading else 1.0)
+        self.growth[1].fill_(stage[1])
 
     def _follow(self, level: int, alpha: float) -> None:
         if not 0 <= level < self.levels:
@@ -102,6 +107,7 @@ class Growing(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         level, alpha = self.growth.tolist()  # once per load: the layers to run follow the saved stage
         self._follow(int(level), alpha)
+        self.stage_alpha = alpha if self.fading else 1.0
 
     @property
     def resolution(self) -> int:

@@ -30,6 +30,14 @@ from .dcgan import plan
 log = logging.getLogger("gankit")
 
 
+def image_head(width: int, channels: int, output: nn.Module | None) -> nn.Sequential:
+    """The last layers of the ResNet generators (SN-GAN, SAGAN, BigGAN): BN, ReLU, a 3×3
+    convolution to the image's channels, and the output activation (tanh unless given)."""
+    return nn.Sequential(
+        nn.BatchNorm2d(width), nn.ReLU(), nn.Conv2d(width, channels, 3, padding=1), output or nn.Tanh()
+    )
+
+
 class ResNetGenerator(nn.Module):
     """z → C×R×R through residual up-blocks (conditional batch norm when `num_classes`)."""
 
@@ -55,9 +63,7 @@ class ResNetGenerator(nn.Module):
             if size == attention and size != resolution:
                 blocks.append(SelfAttention(width))
         self.blocks = nn.ModuleList(blocks)
-        self.out = nn.Sequential(
-            nn.BatchNorm2d(width), nn.ReLU(), nn.Conv2d(width, channels, 3, padding=1), output or nn.Tanh()
-        )
+        self.out = image_head(width, channels, output)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         h = self.linear(z).unflatten(1, (self.width, self.base, self.base))  # exports keep the batch size free
