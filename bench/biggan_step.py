@@ -15,9 +15,7 @@ warm-up, alternating, and the median of the repeats is kept.
 
 from __future__ import annotations
 
-import argparse
 import copy
-import statistics
 import time
 
 import torch
@@ -30,11 +28,9 @@ from gankit.engine import Trainer
 from gankit.runtime import resolve_device
 
 try:
-    from timing import gankit_step, sync
-    from toy_loop import cpu_name
+    from timing import random_pictures, report, side_by_side, step_arguments, sync
 except ImportError:  # run from elsewhere than bench/
-    from bench.timing import gankit_step, sync
-    from bench.toy_loop import cpu_name
+    from bench.timing import random_pictures, report, side_by_side, step_arguments, sync
 
 
 def reference_step(trainer: Trainer, batches: list[dict], steps: int) -> float:
@@ -86,46 +82,25 @@ def reference_step(trainer: Trainer, batches: list[dict], steps: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--resolution", type=int, default=32)
-    parser.add_argument("--width", type=int, default=64, help="G's and D's channels (the preset: 256 and 128)")
+    parser = step_arguments(__doc__, "G's and D's channels (the preset: 256 and 128)")
     parser.add_argument("--attention", type=int, default=16)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=10, help="iterations per timing")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    generator = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (256, 3, args.resolution, args.resolution), dtype=torch.uint8, generator=generator)
-    labels = torch.randint(0, 10, (256,), generator=generator)
+    images, labels = random_pictures(args.resolution)
     config = resolve("biggan", overrides=[f"device={args.device}", f"data.batch_size={args.batch}",
                                           f"model.g_width={args.width}", f"model.d_width={args.width}",
                                           f"model.attention={args.attention}", "train.tensorboard=off", "train.ema_start=0",
                                           f"train.threads={args.threads}"])  # fmt: skip
     trainer = Trainer(config, target=tensor_target(images, labels, "bench images"))
     batches = [trainer.data.next() for _ in range(8)]  # the same batches for both
-    warm = max(2, args.steps // 5)
-    reference_step(trainer, batches, warm)
-    gankit_step(trainer, batches, warm)
-    ref, ours = [], []
-    for _ in range(args.repeats):
-        ref.append(reference_step(trainer, batches, args.steps))
-        ours.append(gankit_step(trainer, batches, args.steps))
-    r, g = statistics.median(ref), statistics.median(ours)
-    device = resolve_device(args.device)
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
+    ref, ours = side_by_side(reference_step, trainer, batches, args.steps, args.repeats)
     size = {name: sum(p.numel() for p in net.parameters()) / 1e6 for name, net in trainer.gan.nets.items()}
-    print(f"machine: {where}, {torch.get_num_threads()} torch threads, torch {torch.__version__}")
-    print(f"biggan {args.resolution} px, batch {args.batch}, width {args.width}, attention {args.attention}: "
-          f"G {size['G']:.2f} M and D {size['D']:.2f} M parameters, {args.steps} iterations "
-          f"(2 D updates and 1 G update each) x {args.repeats} repeats (median)")  # fmt: skip
-    print(f"reference BigGAN step: {r:8.2f} it/s   (spread {min(ref):.2f}-{max(ref):.2f})")
-    print(f"gankit engine:         {g:8.2f} it/s   (spread {min(ours):.2f}-{max(ours):.2f})")
-    print(f"ratio gankit / reference: {g / r:.2f}")
+    what = (f"biggan {args.resolution} px, batch {args.batch}, width {args.width}, attention {args.attention}: "
+            f"G {size['G']:.2f} M and D {size['D']:.2f} M parameters, {args.steps} iterations "
+            f"(2 D updates and 1 G update each) x {args.repeats} repeats (median)")  # fmt: skip
+    report(resolve_device(args.device), what, "BigGAN", ref, ours)
 
 
 if __name__ == "__main__":

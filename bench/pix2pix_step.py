@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import statistics
 import time
 
 import torch
@@ -27,11 +26,9 @@ from gankit.engine import Trainer
 from gankit.runtime import resolve_device
 
 try:
-    from timing import gankit_step, sync
-    from toy_loop import cpu_name
+    from timing import report, side_by_side, sync
 except ImportError:  # run from elsewhere than bench/
-    from bench.timing import gankit_step, sync
-    from bench.toy_loop import cpu_name
+    from bench.timing import report, side_by_side, sync
 
 
 def reference_step(trainer: Trainer, batches: list[dict], steps: int) -> float:
@@ -82,24 +79,12 @@ def main() -> None:
                                            "data.limit=64", "train.tensorboard=off"])  # fmt: skip
     trainer = Trainer(config)
     batches = [trainer.data.next() for _ in range(8)]  # the same jittered batches for both
-    warm = max(2, args.steps // 5)
-    reference_step(trainer, batches, warm)
-    gankit_step(trainer, batches, warm)
-    ref, ours = [], []
-    for _ in range(args.repeats):
-        ref.append(reference_step(trainer, batches, args.steps))
-        ours.append(gankit_step(trainer, batches, args.steps))
-    r, g = statistics.median(ref), statistics.median(ours)
-    device = resolve_device(args.device)
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
-    print(f"machine: {where}, {torch.get_num_threads()} torch threads, torch {torch.__version__}")
-    print(f"pix2pix {args.resolution} px, batch {args.batch}: U-Net depth {trainer.gan.nets['G'].depth}, "
-          f"G {sum(p.numel() for p in trainer.gan.nets['G'].parameters()) / 1e6:.2f} M and "
-          f"D {sum(p.numel() for p in trainer.gan.nets['D'].parameters()) / 1e6:.2f} M parameters, "
-          f"{args.steps} iterations x {args.repeats} repeats (median)")  # fmt: skip
-    print(f"reference pix2pix step: {r:8.2f} it/s   (spread {min(ref):.2f}-{max(ref):.2f})")
-    print(f"gankit engine:          {g:8.2f} it/s   (spread {min(ours):.2f}-{max(ours):.2f})")
-    print(f"ratio gankit / reference: {g / r:.2f}")
+    ref, ours = side_by_side(reference_step, trainer, batches, args.steps, args.repeats)
+    size = {name: sum(p.numel() for p in net.parameters()) / 1e6 for name, net in trainer.gan.nets.items()}
+    what = (f"pix2pix {args.resolution} px, batch {args.batch}: U-Net depth {trainer.gan.nets['G'].depth}, "
+            f"G {size['G']:.2f} M and D {size['D']:.2f} M parameters, {args.steps} iterations x {args.repeats} "
+            "repeats (median)")  # fmt: skip
+    report(resolve_device(args.device), what, "pix2pix", ref, ours)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 
@@ -32,6 +31,11 @@ from torch import nn
 from gankit.checks import build_optimizer
 from gankit.config import resolve
 from gankit.engine import Trainer
+
+try:
+    from timing import cpu_name
+except ImportError:  # run from elsewhere than bench/
+    from bench.timing import cpu_name
 
 
 def clocks() -> tuple[float, float]:
@@ -98,17 +102,6 @@ def gankit_loop(trainer: Trainer, steps: int) -> tuple[float, float]:
         trainer.step += 1  # as the loop counts: gradient norms are measured on its schedule
     trainer.means.pop()  # read the statistics once, as a log record would
     return rates(steps, start)
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:

@@ -49,11 +49,9 @@ from gankit.engine import Trainer
 from gankit.runtime import resolve_device
 
 try:
-    from timing import gankit_step, sync
-    from toy_loop import cpu_name
+    from timing import cpu_name, gankit_step, sync
 except ImportError:  # run from elsewhere than bench/
-    from bench.timing import gankit_step, sync
-    from bench.toy_loop import cpu_name
+    from bench.timing import cpu_name, gankit_step, sync
 
 ATTRIBUTES = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young")
 ANIMALS = ("cat", "dog", "wild")

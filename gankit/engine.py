@@ -284,12 +284,12 @@ class Trainer(IntervalWork):
             self._record_finished(wait=True)
         except BaseException:
             self._record_after_failure()
+            if self.watcher is not None:  # the pictures of the last refresh before the stop
+                self.watcher.flush()
             raise
         finally:
             bar.close()
-            if self.watcher is not None:
-                self.watcher.flush()
-        return self.finish()
+        return self.finish()  # saves while the last pictures are drawn, then waits for them
 
     def _record_after_failure(self) -> None:
         """On the way out of a failed or stopped run, record what was evaluated so far (an

@@ -9,12 +9,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from .atomic import atomic_write_bytes
 
 REAL, FAKE, NOISE = "tab:green", "tab:red", "tab:blue"  # the colours of seed 000's last figure
+DPI = 100  # pixels per inch of every picture
+# titles at the top of their panel: a title left to place itself measures the tick labels at every
+# draw to dodge ticks on top, which no panel has (same pixels, ~3 ms less a panel)
+TITLE = {"y": 1.0}
 
 
 def new_figure(figsize: tuple[float, float], **margins: float) -> Any:
@@ -28,7 +33,7 @@ def new_figure(figsize: tuple[float, float], **margins: float) -> Any:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=figsize)
+    fig = Figure(figsize=figsize, dpi=DPI)
     FigureCanvasAgg(fig)
     fig.subplots_adjust(**{"left": 0.1, "right": 0.97, "bottom": 0.12, "top": 0.9, **margins})
     return fig
@@ -40,9 +45,21 @@ def save_figure(fig: Any, path: Path) -> None:
 
 
 def figure_bytes(fig: Any, file_format: str = "png") -> bytes:
-    """A figure encoded as a file of `file_format` (to write, or to embed in a page)."""
+    """A figure encoded as a file of `file_format` (to write, or to embed in a page).
+
+    A PNG is the canvas's own pixels, opaque RGB, compressed at zlib level 1: matplotlib's
+    savefig encodes RGBA at level 6, which took a fifth of a curve picture's time for files only
+    about a tenth smaller (pictures are redrawn all through a run, and the run waits for the last)."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format=file_format, dpi=100)
+    if file_format != "png" or fig.get_dpi() != DPI:
+        fig.savefig(buffer, format=file_format, dpi=DPI)
+        return buffer.getvalue()
+    from PIL import Image
+
+    fig.canvas.draw()
+    rgba = np.asarray(fig.canvas.buffer_rgba())
+    opaque = rgba[..., 3].min() == 255  # a see-through background keeps its alpha
+    Image.fromarray(rgba[..., :3] if opaque else rgba).save(buffer, format="png", compress_level=1)
     return buffer.getvalue()
 
 
@@ -141,7 +158,7 @@ def plot_losses(records: Sequence[dict[str, Any]], path: Path, equilibria: dict[
             if value == value:  # not NaN
                 ax.axhline(value, color=colours.get(name, "grey"), ls="--", lw=0.8,
                            label=f"{name} at equilibrium ({value:.3f})")  # fmt: skip
-        ax.set_title("losses")
+        ax.set_title("losses", **TITLE)
         _legend(ax)
         return fig, lines
 
@@ -159,7 +176,7 @@ def plot_accuracy(records: Sequence[dict[str, Any]], path: Path) -> None:
         lines = _plot_curves(ax, curves)
         ax.axhline(0.5, color="grey", ls="--", lw=0.8)
         ax.set_ylim(-0.02, 1.02)
-        ax.set_title("discriminator accuracy")
+        ax.set_title("discriminator accuracy", **TITLE)
         _legend(ax)
         return fig, lines
 
@@ -205,7 +222,7 @@ def plot_eval(records: Sequence[dict[str, Any]], path: Path) -> None:
             edge = ax.get_xaxis_transform()
             lines += ax.plot(other[1], other[2], ls="none", marker="^", markersize=7, color=FAKE, transform=edge,
                              clip_on=False)  # fmt: skip
-            ax.set_title(key.removeprefix("eval/"), fontsize=10)
+            ax.set_title(key.removeprefix("eval/"), fontsize=10, **TITLE)
             if note:
                 ax.text(0.02, 0.9, note, transform=ax.transAxes, fontsize=8, color=FAKE, va="top")
         for ax in list(axes.flat)[len(keys) :]:
@@ -227,7 +244,7 @@ def plot_distribution(
     fig = new_figure((6, 5), left=0.12, bottom=0.1, top=0.92)
     ax = fig.subplots()
     draw(ax, real, fake, noise)
-    ax.set_title(title)
+    ax.set_title(title, **TITLE)
     save_figure(fig, path)
 
 

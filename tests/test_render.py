@@ -310,3 +310,25 @@ def test_a_kept_figure_draws_exactly_what_a_new_one_would(plot, tmp_path, monkey
     draw(records(5), tmp_path / "other.png", *extra)  # fewer points than the kept figure had
     with Image.open(tmp_path / "kept.png") as kept, Image.open(tmp_path / "other.png") as other:
         assert kept.tobytes() != other.tobytes()
+
+
+def test_a_picture_has_the_pixels_matplotlib_would_save_and_keeps_a_see_through_background():
+    """figure_bytes encodes the canvas itself (opaque RGB at a fast zlib level): the same pixels
+    as matplotlib's own PNG; a figure with a transparent background keeps its alpha channel."""
+    import io
+
+    import numpy as np
+
+    fig = plots.new_figure((4, 3))
+    ax = fig.subplots()
+    ax.plot([0, 1, 2], [1, 0, 2], marker="o")
+    ax.set_title("title", **plots.TITLE)
+    ours = Image.open(io.BytesIO(plots.figure_bytes(fig)))
+    saved = io.BytesIO()
+    fig.savefig(saved, format="png", dpi=plots.DPI)
+    theirs = Image.open(saved)
+    assert ours.mode == "RGB" and ours.size == theirs.size == (400, 300)
+    assert np.array_equal(np.asarray(ours), np.asarray(theirs.convert("RGB")))
+    fig.patch.set_alpha(0.0)
+    clear = Image.open(io.BytesIO(plots.figure_bytes(fig)))
+    assert clear.mode == "RGBA" and np.asarray(clear)[0, 0, 3] == 0
