@@ -416,17 +416,19 @@ class Trainer(IntervalWork):
         summary = summarise(self.records, self.run.path if self.run else None, self.step, seconds, self.device,
                             self.health.warnings, getattr(self, "_first_step", self.step),
                             getattr(self, "_earlier_seconds", self.elapsed))  # fmt: skip
-        if self.run:  # while the last pictures are drawn
-            self.save_checkpoint()
-            checkpoint.save_generator(
-                self.run.path / "generator.safetensors",
-                self.gan.sampling_generator.state_dict(),
-                checkpoint.generator_header(self.gan, self.config, self.info, self.step),
-            )
-        if self.watcher is not None:
-            self.watcher.finish()
-            self.watcher.close()
-            self.watcher = None
+        try:
+            if self.run:  # while the last pictures are drawn
+                self.save_checkpoint()
+                checkpoint.save_generator(
+                    self.run.path / "generator.safetensors",
+                    self.gan.sampling_generator.state_dict(),
+                    checkpoint.generator_header(self.gan, self.config, self.info, self.step),
+                )
+        finally:  # the last pictures are on disk even when saving failed (a full disk, non-finite weights)
+            if self.watcher is not None:
+                self.watcher.finish()
+                self.watcher.close()
+                self.watcher = None
         if self.run:
             self.run.write_json(SUMMARY, summary)
         return summary

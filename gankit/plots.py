@@ -18,7 +18,9 @@ from .atomic import atomic_write_bytes
 REAL, FAKE, NOISE = "tab:green", "tab:red", "tab:blue"  # the colours of seed 000's last figure
 DPI = 100  # pixels per inch of every picture
 # titles at the top of their panel: a title left to place itself measures the tick labels at every
-# draw to dodge ticks on top, which no panel has (same pixels, ~3 ms less a panel)
+# draw to dodge ticks on top, which no panel has (same pixels, ~3 ms less a panel); it would also
+# dodge a y-axis offset label ("1e6") at the panel's top left, which these short centred titles do
+# not reach
 TITLE = {"y": 1.0}
 
 

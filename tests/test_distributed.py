@@ -122,15 +122,15 @@ def test_what_two_processes_evaluate_is_what_rank_0_saved(tmp_path):
 
 
 def test_progan_on_two_processes_grows_as_one_process_does(tmp_path):
-    """A growth (8 px faded in over iterations 4–7) under DDP: the layers of the level not yet
-    reached get no gradient until it grows, the optimisers restart at the growth, and two
-    processes end with the single process's weights and growth state (the minibatch standard
-    deviation's groups of 4 fall within each process's half of the batch)."""
+    """A growth (8 px faded in over iterations 4–7) under DDP, which is told that the layers of
+    a level not yet reached get no gradient: two processes end with the single process's
+    weights and growth state (the minibatch standard deviation's groups of 4 fall within each
+    process's half of the batch), and the 8 px layers trained after the growth."""
     data_dir("mnist")
     settings = ["data.target=mnist", "data.limit=64", "data.resolution=8", "data.batch_size=16", "model.width=4",
                 "model.latent_dim=8", "model.fade_images=64", "model.stable_images=64", "train.steps=12",
                 "train.log_every=4", "eval.n_samples=32", "data.classifier=false", "train.threads=1",
-                "train.dist_timeout=120", "train.tensorboard=off"]  # fmt: skip
+                "train.dist_timeout=120", "train.tensorboard=off", "device=cpu"]  # fmt: skip
     args = ["train", "progan", *[a for s in settings for a in ("--set", s)]]
     done = subprocess.run(torchrun(*args, "--name", "two"), cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -140,6 +140,8 @@ def test_progan_on_two_processes_grows_as_one_process_does(tmp_path):
     assert two["nets.G.growth"].tolist() == one["nets.G.growth"].tolist() == [1.0, 1.0]
     assert_close_weights(tmp_path / "runs" / "two", tmp_path / "runs" / "one")
     # the 8 px layers trained after the growth: they moved away from their initial weights
-    fresh = Trainer(resolve("progan", overrides=settings)).gan.state_dict()
+    trainer = Trainer(resolve("progan", overrides=settings))  # the same initial weights
+    fresh = trainer.gan.state_dict()
+    trainer.close()
     grown = [k for k in fresh if k.startswith(("nets.G.blocks.0.", "nets.G.to_rgb.1.")) and k.endswith("weight")]
     assert len(grown) == 3 and not any(torch.equal(one[k], fresh[k]) for k in grown), grown

@@ -106,6 +106,32 @@ def test_every_picture_is_written_by_the_end_of_a_run(tmp_path, titles, messages
     assert titles[-1] == "mnist at iteration 30"
 
 
+def test_the_last_pictures_are_written_when_saving_at_the_end_fails(tmp_path, monkeypatch, titles):
+    """The final checkpoint and weights are saved while the last refresh is drawn; a full disk
+    there still leaves that refresh's pictures on disk when `fit` raises (before anything closes
+    the trainer), and it is this run's only refresh."""
+    import errno
+
+    from gankit import engine
+    from gankit.config import resolve
+    from gankit.run import RunDir
+
+    def full(path, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(engine.checkpoint, "save_generator", full)
+    config = resolve("ring", overrides=[*RING, "train.steps=40", "train.eval_every=0"])
+    trainer = engine.Trainer(config, run=RunDir.create(tmp_path, "r", unique=False))
+    try:
+        with pytest.raises(OSError, match="No space left"):
+            trainer.fit()
+        plots_dir = tmp_path / "r" / "plots"
+        assert all(decodes(plots_dir / f"{name}.png") for name in ("losses", "accuracy", "eval"))
+        assert titles.lines() == ["ring at iteration 40"]
+    finally:
+        trainer.close()
+
+
 def test_ctrl_c_writes_the_last_refresh_and_the_run_resumes(tmp_path, monkeypatch, titles):
     slow_draw = plots.plot_distribution  # (already recording): slowed so the stop comes mid-drawing
 
