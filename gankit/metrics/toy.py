@@ -30,10 +30,14 @@ def sliced_wasserstein(a: Tensor, b: Tensor, projections: int = 256, seed: int =
     gen = torch.Generator().manual_seed(seed)
     directions = torch.randn(a.shape[1], projections, generator=gen, dtype=torch.float64)
     directions /= directions.norm(dim=0, keepdim=True)
-    # NumPy's vectorised sort of each projection's row is ~10× torch's column sort on the CPU
-    pa = np.sort((directions.T @ a.T).numpy(), axis=1)
-    pb = np.sort((directions.T @ b.T).numpy(), axis=1)
-    return float(np.abs(pa - pb).mean())
+    a_rows, b_rows, directions = a.T.numpy(), b.T.numpy(), directions.T.numpy()
+    total = 0.0
+    # NumPy's vectorised sort of each projection's row is ~10× torch's column sort on the CPU;
+    # 32 projections at a time stay in the cache (all 256 of 2,500 points: 10 MB)
+    for start in range(0, projections, 32):
+        block = directions[start : start + 32]
+        total += np.abs(np.sort(block @ a_rows, axis=1) - np.sort(block @ b_rows, axis=1)).sum()
+    return float(total / (projections * a.shape[0]))
 
 
 def energy_distance(a: Tensor, b: Tensor) -> float:
