@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import io
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,6 @@ from .render import FrameWriter, Task, refresh_renderer, report
 
 log = logging.getLogger("gankit")
 MAX_GIF_FRAMES = 100
-POLL_SECONDS = 0.02  # how often the loop asks the picture renderers whether they are free
 
 
 def tensorboard_available(mode: str) -> bool:
@@ -107,7 +105,6 @@ class Watcher:
         self.folder, self.gan, self.target, self.info, self.config = folder, gan, target, info, config
         self.renderers = {"pictures": refresh_renderer("pictures", self._picture_tasks), "grid": FrameWriter("grid")}
         self._reported = False
-        self._poll_at = 0.0  # when the loop next asks the renderers
         self.writer = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -202,13 +199,7 @@ class Watcher:
             self.writer.flush()
 
     def poll(self) -> None:
-        """Start a refresh that waited for the renderer, if it is free now. Asked at most every
-        POLL_SECONDS: asking the drawing process is a system call, at which an evaluation thread
-        takes the interpreter from the loop (30 µs an iteration on gaussian-2d when asked at each)."""
-        now = time.monotonic()
-        if now < self._poll_at:
-            return
-        self._poll_at = now + POLL_SECONDS
+        """Start a refresh that waited for the renderer, if it is free now."""
         for renderer in self.renderers.values():
             renderer.poll()
 

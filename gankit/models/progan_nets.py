@@ -78,7 +78,7 @@ class Growing(nn.Module):
 
     def __init__(self, levels: int) -> None:
         super().__init__()
-        self.levels, self.level, self.fading, self.stage_alpha = levels, levels - 1, False, 1.0
+        self.levels, self.level, self.stage_alpha = levels, levels - 1, 1.0
         self.register_buffer("growth", torch.tensor([levels - 1.0, 1.0]))
 
     @property
@@ -86,28 +86,32 @@ class Growing(nn.Module):
         """The newest block's weight, a 0-d tensor on the device."""
         return self.growth[1]
 
+    @property
+    def fading(self) -> bool:
+        """Whether the newest block is still fading in (its weight, on the host, below 1)."""
+        return self.stage_alpha < 1
+
     def grow(self, level: int, alpha: float) -> None:
         """Run at resolution 4·2^level with the newest block weighted by `alpha` (written in
         place, with no host synchronisation, and only when the stage changed: a stable phase
         adds no work to the iteration)."""
-        stage = (level, float(alpha) if level > 0 and alpha < 1 else 1.0)
-        if stage == (self.level, self.stage_alpha):
-            return
+        before = (self.level, self.stage_alpha)
         self._follow(level, alpha)
-        self.stage_alpha = stage[1]
-        self.growth[0].fill_(level)
-        self.growth[1].fill_(stage[1])
+        if (self.level, self.stage_alpha) != before:
+            self.growth[0].fill_(self.level)
+            self.growth[1].fill_(self.stage_alpha)
 
     def _follow(self, level: int, alpha: float) -> None:
+        """Set the level and the newest block's weight on the host: `alpha` while a level above
+        4×4 fades in, 1 once it has (and always at 4×4, which has nothing to fade from)."""
         if not 0 <= level < self.levels:
             raise ValueError(f"level {level} is outside 0…{self.levels - 1}")
-        self.level, self.fading = level, level > 0 and alpha < 1
+        self.level, self.stage_alpha = level, float(alpha) if level > 0 and alpha < 1 else 1.0
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any, **kwargs: Any) -> None:
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         level, alpha = self.growth.tolist()  # once per load: the layers to run follow the saved stage
         self._follow(int(level), alpha)
-        self.stage_alpha = alpha if self.fading else 1.0
 
     @property
     def resolution(self) -> int:
