@@ -4,9 +4,10 @@ For each preset, in one process: a whole `gankit.train` run into a temporary run
 evaluations, pictures, grids and checkpoints at intervals scaled so that several refreshes
 happen), then the same config's bare loop (a Trainer without a run folder stepping
 `train_step()` as many times, no evaluation or pictures). Prints both speeds and their ratio.
-Before either is timed, two bare iterations load the
+Before either is timed, a whole run of two iterations loads the
 libraries a run uses (PyTorch's optimiser machinery imports torch._dynamo on first use: ~1.7 s
-that is the process's, not the run's). Evaluations and pictures run beside training
+that is the process's, not the run's) and fills the machine's caches a run reads (the image
+presets' domain classifier, trained once per machine into ~/.cache/gankit: about a minute). Evaluations and pictures run beside training
 (gankit/evaluations.py, gankit/render.py), so the whole run pays for them only where they
 contend with it for the CPU, plus the last refresh, which the run waits for.
 
@@ -15,9 +16,11 @@ intervals, the wait for the last pictures), timed within the run itself, so a sl
 machine between the two halves of a pair does not move it: it bounds the ratio the run can
 reach (1 − outside) when training runs as fast in the run as alone.
 
-Each preset runs `--repeats` pairs (a whole run, then its training-only run); the ratio printed
-is the median of the pairs' ratios, so a drift in the machine's speed between pairs (another
-job starting) moves both halves of a pair rather than the figure.
+Each preset runs `--repeats` pairs: a whole run between two training-only runs of half its
+iterations each (their sum is the pair's training-only time), so that a drift in the machine's
+speed during a pair falls on both halves of it. The ratio printed is the median of the pairs'
+ratios. (The 2-core machine of docs/benchmarks.md changed speed by up to 2× between
+250-iteration blocks of the bare loop within seconds: single pairs swing by 20 points.)
 
     GANKIT_DATA=/work/shared/data python bench/whole_run.py [ring gaussian-2d dcgan] [--repeats 3]
 """
@@ -100,12 +103,14 @@ def main() -> None:
           "each pair's ratio")  # fmt: skip
     for preset in args.presets:
         overrides = RUNS.get(preset, [])
-        training_only(preset, overrides, 2)  # the libraries a run loads, loaded before either is timed
+        whole_run(preset, [*overrides, "train.steps=2"])  # libraries and caches, loaded before either is timed
         pairs, outside = [], []
-        for _ in range(args.repeats):  # back to back, so that a change in the machine's speed falls on both
+        steps = resolve(preset, overrides=overrides)["train"]["steps"]
+        for _ in range(args.repeats):  # training-only halves around the whole run: a drift falls on both
+            _, before = training_only(preset, overrides, steps // 2)
             seconds, inside, steps = whole_run(preset, overrides)
-            _, train = training_only(preset, overrides, steps)
-            pairs.append((steps / seconds, steps / train))
+            _, after = training_only(preset, overrides, steps - steps // 2)
+            pairs.append((steps / seconds, steps / (before + after)))
             outside.append(1 - inside / seconds)
         whole_rate, train_rate = (statistics.median(p[k] for p in pairs) for k in (0, 1))
         ratio = statistics.median(w / t for w, t in pairs)

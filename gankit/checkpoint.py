@@ -69,11 +69,25 @@ def unflatten(skeleton: Any, tensors: dict[str, Tensor]) -> Any:
     return skeleton
 
 
+Encoded = tuple[dict[str, Tensor], dict[str, str]]  # a state's tensors (on the CPU, copied) and its header
+
+
 def save(path: str | Path, state: dict[str, Any]) -> None:
     """Write `state` to `path` atomically as one safetensors file."""
+    write(path, encode(state))
+
+
+def encode(state: dict[str, Any]) -> Encoded:
+    """`state`'s tensors copied off their device, and the header that puts them back together:
+    all that `write` needs, so training may change the state meanwhile (gankit/writes.py)."""
     tensors: dict[str, Tensor] = {}
     skeleton = flatten(state, tensors)
-    metadata = {"format": FORMAT, "version": str(VERSION), "state": json.dumps(skeleton)}
+    return tensors, {"format": FORMAT, "version": str(VERSION), "state": json.dumps(skeleton)}
+
+
+def write(path: str | Path, encoded: Encoded) -> None:
+    """Write an encoded state to `path` atomically."""
+    tensors, metadata = encoded
     atomic_write_bytes(path, safetensors.torch.save(tensors, metadata=metadata))
 
 

@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .children import settle_in_child
+
 Task = tuple[str, Callable[[], None]]  # (the picture's name, what draws and writes it)
 Build = Callable[[Any], Sequence[Task]]  # a refresh's data → the drawings that show it
 HELPER_SECONDS = 300  # a fork drawing part of the last refresh for longer is stopped, its pictures reported
@@ -32,19 +34,10 @@ def serve(build: Build, pipe: Any) -> None:
     """The drawing child: deaf to Ctrl-C and termination (the loop waits for it, and it must
     finish the picture a stop asked for), gentle with the CPU the loop trains on, and gone as
     soon as the loop closes its end of the pipe."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    # let go of every file the loop had open (the run folder's lock above all: a run killed with
-    # SIGKILL must be resumable at once, not when its drawing child has finished)
-    keep = pipe.fileno()
-    os.closerange(3, keep)
-    os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 4096)
-    with contextlib.suppress(OSError):
-        os.nice(10)
-    import torch
-
-    torch.set_num_threads(1)  # the parent's thread pool does not survive a fork
-    for module in ("matplotlib.backends.backend_agg", "matplotlib.figure", "scipy.stats"):  # while training starts
+    settle_in_child(pipe, nice=10)
+    # what drawing needs, imported while training starts (scipy.ndimage smooths the 2-D densities;
+    # scipy.stats, 1.5 s to import on the 2-core machine, is never needed here)
+    for module in ("matplotlib.backends.backend_agg", "matplotlib.figure", "scipy.ndimage"):
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
     # the fewest seconds each picture has taken (its cost without a busy neighbour), to share out the last refresh

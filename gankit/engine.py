@@ -35,6 +35,7 @@ from .evaluations import Evaluations, spare_core
 from .graphs import GraphedStep, graph_obstacle, set_capturable
 from .health import HealthMonitor, total_norm
 from .intervals import IntervalWork
+from .measuring import MeasuredElsewhere, MeasuringProcess, measures_elsewhere
 from .metrics.images import ImageMetrics
 from .models import build_model, finish_model
 from .placement import Trainable, distribute, settle_fast, speed_up
@@ -51,6 +52,7 @@ from .runtime import (
 )
 from .schedule import Schedules
 from .watch import Watcher, tensorboard_available
+from .writes import BackgroundWrites
 
 log = logging.getLogger("gankit")
 STOP_CHECK_EVERY = 10  # iterations between the processes' agreement on a stop request
@@ -126,6 +128,8 @@ class Trainer(IntervalWork):
             not self.group.distributed and self.gan.evaluates_in_background and spare_core(self.device),
             first_in_loop=self.image_metrics is not None or not getattr(self.target, "pure_evaluation", False),
         )
+        self.writes = BackgroundWrites()  # checkpoints written beside training
+        self._measuring: MeasuringProcess | None = None  # started with training (gankit/measuring.py)
         self._bar: Any = None
         self.label = ""  # prefixes this run's report lines when several runs report together
         self.watcher: Watcher | None = None
@@ -145,6 +149,10 @@ class Trainer(IntervalWork):
         """Let go of the DDP wrappers and leave the process group (in that order: a gloo group
         destroyed under a live DDP reducer can deadlock at exit)."""
         self.evaluations.close()
+        self.writes.close()
+        if self._measuring is not None:
+            self._measuring.close()
+            self._measuring = None
         torch.set_num_threads(self._threads)
         if self.watcher is not None:
             self.watcher.close()
@@ -250,6 +258,8 @@ class Trainer(IntervalWork):
         self._checked = self.step  # the iteration up to which updates were checked to be finite
         self._started = time.perf_counter() - self.elapsed
         self._first_step, self._earlier_seconds = self.step, self.elapsed  # what earlier processes trained
+        if self._measuring is None and self.evaluations.background and measures_elsewhere(self.target, self.device):
+            self._measuring = MeasuringProcess(self.target)
         if self.run is not None and self.watcher is None:
             self.watcher = Watcher(
                 self.run.path, self.gan, self.target, self.info, self.config, self.tensorboard, self.step
@@ -319,7 +329,8 @@ class Trainer(IntervalWork):
         or a copy of it that a background evaluation measures (gankit/evaluations.py)."""
         ev = self.config["eval"]
         gan = gan or self.gan
-        return gan.snapshot(self.target, ev["n_samples"], ev["seed"], measure, self.image_metrics, self.group)
+        target = self.target if self._measuring is None else MeasuredElsewhere(self.target, self._measuring)
+        return gan.snapshot(target, ev["n_samples"], ev["seed"], measure, self.image_metrics, self.group)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -363,10 +374,11 @@ class Trainer(IntervalWork):
         if isinstance(self._step, GraphedStep) and self._step.graph is not None:
             self._step = GraphedStep(self)  # the old graph writes into buffers just replaced
 
-    def save_checkpoint(self) -> Path:
-        """Write the state at this iteration (only if every weight is finite), keep the newest few."""
+    def save_checkpoint(self, wait: bool = True) -> Path:
+        """Write the state at this iteration (only if every weight is finite), keep the newest few;
+        `wait=False`: return once the state is copied, while a thread writes it (gankit/writes.py)."""
         self._record_finished(wait=True)  # metrics.jsonl holds every record up to the checkpoint
-        return self._write_checkpoint(self._checkpoint_state(), self.step)
+        return self._write_checkpoint(self._checkpoint_state(), self.step, wait)
 
     def _checkpoint_state(self) -> dict[str, Any]:
         """The state to checkpoint now; TrainingDiverged instead if a weight is not finite."""
@@ -376,11 +388,13 @@ class Trainer(IntervalWork):
                                    "weights, so no checkpoint was written")  # fmt: skip
         return self.state_dict()
 
-    def _write_checkpoint(self, state: dict[str, Any], step: int) -> Path:
+    def _write_checkpoint(self, state: dict[str, Any], step: int, wait: bool = False) -> Path:
         assert self.run is not None
-        path = checkpoint.checkpoint_path(self.run.checkpoints, step)
-        checkpoint.save(path, state)
-        checkpoint.prune(self.run.checkpoints, self.config["train"]["keep_checkpoints"])
+        path, folder = checkpoint.checkpoint_path(self.run.checkpoints, step), self.run.checkpoints
+        encoded, keep = checkpoint.encode(state), self.config["train"]["keep_checkpoints"]  # the copy, now
+        self.writes.submit(lambda: (checkpoint.write(path, encoded), checkpoint.prune(folder, keep)))
+        if wait:
+            self.writes.wait()
         return path
 
     def restore_latest(self, folder: RunDir | None = None) -> Path | None:

@@ -68,7 +68,7 @@ class IntervalWork:
         evaluation still runs) from a copy of the state, when that evaluation is recorded."""
         waiting = self.evaluations.last()
         if waiting is None:
-            self.save_checkpoint()
+            self.save_checkpoint(wait=False)
             return
         if waiting.step != self.step:
             waiting = Interval({"step": self.step}, {}, evaluate=False, draw=False)
@@ -115,7 +115,9 @@ class IntervalWork:
         self.best = value
         assert self.run is not None
         state = interval.state if interval.state is not None else self.state_dict()  # in the loop: now is then
-        checkpoint.save(self.run.checkpoints / "best.safetensors", {**state, "best": value, "best_metric": metric})
+        path, encoded = self.run.checkpoints / "best.safetensors", checkpoint.encode({**state, "best": value,
+                                                                                     "best_metric": metric})  # fmt: skip
+        self.writes.submit(lambda: checkpoint.write(path, encoded))
         log.info("best %s so far: %.5g at iteration %d", metric, value, interval.step)
 
     def _report(self, interval: Interval, record: dict[str, Any]) -> None:

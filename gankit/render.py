@@ -21,7 +21,6 @@ drawing that fails is logged once per picture and never stops training.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import json
 import logging
 import sys
@@ -32,6 +31,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from .children import fork_child, retire
 from .drawing_process import Build, Task, draw_all, serve
 
 log = logging.getLogger("gankit")
@@ -176,11 +176,7 @@ class ProcessRenderer(Drawing):
     def close(self) -> None:
         self.drain()
         if self._child is not None:
-            process, pipe = self._child
-            with contextlib.suppress(OSError):
-                pipe.send(None)  # the child's signal to exit
-            process.join()
-            pipe.close()
+            retire(*self._child)
             self._child = None
         atexit.unregister(self._let_go)
 
@@ -189,14 +185,7 @@ class ProcessRenderer(Drawing):
             self._child[1].close()
 
     def _start(self) -> None:
-        import multiprocessing
-
-        context = multiprocessing.get_context("fork")
-        ours, theirs = context.Pipe()
-        process = context.Process(target=serve, args=(self.build, theirs), name=f"gankit-{self.kind}", daemon=True)
-        process.start()
-        theirs.close()
-        self._child = (process, ours)
+        self._child = fork_child(serve, (self.build,), f"gankit-{self.kind}")
 
     def _send(self) -> None:
         """Send the waiting refresh to the child (a fresh one if the previous child died); the

@@ -65,9 +65,10 @@ def killed_after_checkpoint(cwd: Path, args: list[str], step: int) -> subprocess
     patch = f"""
 from gankit.engine import Trainer
 write = Trainer._write_checkpoint  # every checkpoint, written now or after a running evaluation
-def write_then_die(self, state, at):
-    path = write(self, state, at)
+def write_then_die(self, state, at, *rest):
+    path = write(self, state, at, *rest)
     if at == {step}:
+        self.writes.wait()  # written by a thread beside training: the kill comes once it is on disk
         os.kill(os.getpid(), signal.SIGKILL)
     return path
 Trainer._write_checkpoint = write_then_die

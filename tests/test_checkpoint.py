@@ -141,3 +141,70 @@ def test_atomic_writes_get_the_mode_open_gives_a_new_file(tmp_path, umask):
         os.umask(previous)
     mode = stat.S_IMODE((tmp_path / "atomic").stat().st_mode)
     assert mode == stat.S_IMODE((tmp_path / "plain").stat().st_mode) == 0o666 & ~umask
+
+
+def test_background_writes_keep_their_order_and_stop_at_the_first_failure(tmp_path, caplog):
+    """Checkpoints are written by a thread beside training (gankit/writes.py): in order; a
+    failure (a full disk) stops what was queued after it and is raised in the loop, once;
+    closing finishes what is queued."""
+    import threading
+
+    from gankit.writes import BackgroundWrites
+
+    writes, done, started = BackgroundWrites(), [], threading.Event()
+    release = threading.Event()
+
+    def slow_first():
+        started.set()
+        release.wait(10)
+        done.append(("first", threading.current_thread().name))
+
+    writes.submit(slow_first)
+    writes.submit(lambda: done.append(("second", threading.current_thread().name)))
+    started.wait(10)
+    assert done == []  # the loop went on while the first was being written
+    release.set()
+    writes.wait()
+    assert [name for name, _ in done] == ["first", "second"]
+    assert all(thread.startswith("gankit-writes") for _, thread in done)
+
+    def full_disk():
+        raise OSError(28, "No space left on device", str(tmp_path / "ckpt-00000040.safetensors"))
+
+    writes.submit(full_disk)
+    writes.submit(lambda: done.append(("after the failure", "")))
+    with pytest.raises(OSError, match="No space left"):
+        writes.wait()
+    writes.submit(lambda: done.append(("next", "")))  # raised once: the run is already ending on it
+    writes.wait()
+    assert [name for name, _ in done] == ["first", "second"]  # nothing is written after a failure
+
+    later = BackgroundWrites()
+    later.submit(full_disk)
+    later.close()  # on the way out of a run that failed otherwise: logged, not raised
+    assert "a checkpoint was not written" in caplog.text and "No space left" in caplog.text
+
+
+def test_a_run_copies_its_checkpoints_off_the_loop_and_writes_them_beside_it(tmp_path, monkeypatch):
+    """Periodic checkpoints are encoded (copied) in the loop and written by the writer thread;
+    the file holds the state of its own iteration though training went on meanwhile."""
+    import threading
+
+    import gankit
+
+    from .conftest import TINY
+
+    writers, write = [], checkpoint.write
+
+    def recorded(path, encoded):
+        writers.append((Path(path).name, threading.current_thread().name))
+        write(path, encoded)
+
+    monkeypatch.setattr(checkpoint, "write", recorded)
+    run = gankit.train("ring", overrides=[*TINY, "train.steps=40", "train.checkpoint_every=10",
+                                          "train.keep_checkpoints=10", "train.tensorboard=off"],
+                       runs_dir=tmp_path, name="w").run_dir  # fmt: skip
+    assert [name for name, _ in writers] == [f"ckpt-{s:08d}.safetensors" for s in (10, 20, 30, 40)]
+    assert all(thread.startswith("gankit-writes") for _, thread in writers)
+    for step, path in checkpoint.list_checkpoints(run / "checkpoints"):
+        assert checkpoint.load(path)["step"] == step

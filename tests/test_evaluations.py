@@ -1,10 +1,12 @@
-"""Evaluation beside training (gankit/evaluations.py): the records, checkpoints and best
-checkpoint of a run whose measures run on a worker thread are exactly those of a run that
-measures in the loop, in iteration order."""
+"""Evaluation beside training (gankit/evaluations.py, gankit/measuring.py): the records,
+checkpoints and best checkpoint of a run whose samples are drawn on a worker thread and
+measured by a child process are exactly those of a run that measures in the loop, in
+iteration order."""
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 
@@ -15,6 +17,7 @@ import gankit
 from gankit import checkpoint
 from gankit.data import toy
 from gankit.evaluations import Evaluations
+from gankit.measuring import MeasuringProcess
 
 from .conftest import TINY, assert_same_tensors
 
@@ -26,17 +29,25 @@ VOLATILE = ("time", "steps_per_s")  # wall-clock figures
 
 
 @pytest.fixture
-def measured_on(monkeypatch):
-    """The threads the toy measures ran on, slowed so that training overtakes them."""
-    threads, measure = [], toy.mode_coverage
+def measured_on(monkeypatch, tmp_path):
+    """Where the toy measures ran (process, thread), slowed so that training overtakes them. A
+    file gathers the places: the measuring process is a child, forked with this patch."""
+    places, measure = tmp_path / "measured-on.txt", toy.mode_coverage
 
     def slow(*args, **kwargs):
-        threads.append(threading.current_thread().name)
+        with places.open("a") as out:
+            out.write(f"{os.getpid()} {threading.current_thread().name}\n")
         time.sleep(0.15)
         return measure(*args, **kwargs)
 
     monkeypatch.setattr(toy, "mode_coverage", slow)
-    return threads
+
+    def read_and_forget() -> list[tuple[int, str]]:
+        found = [(int(pid), name) for pid, name in (line.split(" ", 1) for line in places.read_text().splitlines())]
+        places.unlink()
+        return found
+
+    return read_and_forget
 
 
 def train(tmp_path, monkeypatch, name: str, beside: bool):
@@ -54,11 +65,11 @@ def records(run) -> list[dict]:
 
 def test_evaluating_beside_training_records_and_checkpoints_what_the_loop_would(tmp_path, monkeypatch, measured_on):
     beside = train(tmp_path, monkeypatch, "beside", beside=True)
-    on_worker = sum(name.startswith("gankit-eval") for name in measured_on)
-    assert on_worker == 4  # evaluations at 30, 60, 90 and 120 (the ring's measures build no state)
-    measured_on.clear()
+    places = measured_on()
+    # evaluations at 30, 60, 90 and 120 (the ring's measures build no state), all by the measuring child
+    assert len(places) == 4 and len({pid for pid, _ in places}) == 1 and places[0][0] != os.getpid()
     in_loop = train(tmp_path, monkeypatch, "in-loop", beside=False)
-    assert set(measured_on) == {"MainThread"}
+    assert set(measured_on()) == {(os.getpid(), "MainThread")}
 
     got, expected = records(beside), records(in_loop)
     assert got == expected  # the same measures of the same samples, joined to the same records
@@ -94,3 +105,44 @@ def test_the_first_evaluation_stays_in_the_loop_only_where_it_may_build_state(fi
         assert (done if isinstance(done, str) else done.result()) == "measured"
     evaluations.close()
     assert [name == "MainThread" for name in ran_on] == [first_in_loop, False]
+
+
+class Measured:
+    """A pure target whose measure is a hand-checkable function of the samples and a reference
+    drawn from the generator it is given; `bad` makes it fail."""
+
+    pure_evaluation = True
+
+    def __init__(self, bad: bool = False) -> None:
+        self.bad = bad
+
+    def evaluate(self, fake, rng, labels=None):
+        if self.bad:
+            raise ValueError("no measure of these samples")
+        reference = torch.randn(len(fake), generator=rng, dtype=torch.float64)
+        return {"gap": float(fake.double().sum() - reference.sum()), "labels": float(labels.sum())}
+
+
+def test_the_measuring_process_measures_as_the_run_would_and_its_failures_are_the_runs(caplog):
+    target = Measured()
+    process = MeasuringProcess(target)
+    try:
+        fake, labels = torch.randn(50, 2), torch.arange(50)
+        here = target.evaluate(fake, torch.Generator().manual_seed(3), labels)
+        assert process.evaluate(fake, torch.Generator().manual_seed(3), labels) == here  # same reference draws
+        target.bad = True  # the child holds its own copy of the target, forked before
+        assert process.evaluate(fake, torch.Generator().manual_seed(3), labels) == here
+        process._child[0].kill()  # a child that dies: measured here from then on, said once
+        process._child[0].join()
+        with pytest.raises(ValueError, match="no measure of these samples"):
+            process.evaluate(fake, torch.Generator().manual_seed(3), labels)
+        assert "the measuring process ended" in caplog.text
+        assert process._child is None
+    finally:
+        process.close()
+    failing = MeasuringProcess(Measured(bad=True))
+    try:  # an error in the child is raised in the run as it was raised there
+        with pytest.raises(ValueError, match="no measure of these samples"):
+            failing.evaluate(torch.zeros(3, 2), torch.Generator(), torch.zeros(3))
+    finally:
+        failing.close()
