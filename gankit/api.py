@@ -107,9 +107,11 @@ def train(
         where = f"{group.world} processes" if group.distributed else str(trainer.device)
         log.info("training %s into %s on %s", resolved["preset"] or "a custom config", run.path, where)
         return TrainResult(run.path, trainer.fit())
-    finally:
-        run.unlock()
-        trainer.close()
+    finally:  # closed first: checkpoints still being written are on disk before the lock goes
+        try:
+            trainer.close()
+        finally:
+            run.unlock()
 
 
 @reports_to_console
@@ -153,9 +155,11 @@ def resume(
         if trainer.step >= config["train"]["steps"]:
             log.info("%s already has its %d iterations (raise train.steps to go on)", run.path, trainer.step)
         return TrainResult(run.path, trainer.fit())
-    finally:
-        run.unlock()
-        trainer.close()
+    finally:  # closed first: checkpoints still being written are on disk before the lock goes
+        try:
+            trainer.close()
+        finally:
+            run.unlock()
 
 
 def evaluate(

@@ -130,6 +130,7 @@ class Trainer(IntervalWork):
         )
         self.writes = BackgroundWrites()  # checkpoints written beside training
         self._measuring: MeasuringProcess | None = None  # started with training (gankit/measuring.py)
+        self.measure_apart = True  # whether begin() may start it (a population's members share a loop: no)
         self._bar: Any = None
         self.label = ""  # prefixes this run's report lines when several runs report together
         self.watcher: Watcher | None = None
@@ -148,11 +149,13 @@ class Trainer(IntervalWork):
     def close(self) -> None:
         """Let go of the DDP wrappers and leave the process group (in that order: a gloo group
         destroyed under a live DDP reducer can deadlock at exit)."""
-        self.evaluations.close()
-        self.writes.close()
-        if self._measuring is not None:
-            self._measuring.close()
-            self._measuring = None
+        try:
+            self.evaluations.close()
+            self.writes.close()
+        finally:  # a second Ctrl-C during the waits above still lets the children go
+            if self._measuring is not None:
+                self._measuring.close()
+                self._measuring = None
         torch.set_num_threads(self._threads)
         if self.watcher is not None:
             self.watcher.close()
@@ -238,6 +241,7 @@ class Trainer(IntervalWork):
         try:
             return self._fit()
         except TrainingDiverged as exc:
+            self.writes.close()  # the hint names the newest checkpoint on disk: the last write included
             raise TrainingDiverged(f"{exc}; {resume_hint(self.run.path if self.run else None)}") from None
 
     def begin(self) -> Any:
@@ -258,7 +262,8 @@ class Trainer(IntervalWork):
         self._checked = self.step  # the iteration up to which updates were checked to be finite
         self._started = time.perf_counter() - self.elapsed
         self._first_step, self._earlier_seconds = self.step, self.elapsed  # what earlier processes trained
-        if self._measuring is None and self.evaluations.background and measures_elsewhere(self.target, self.device):
+        apart = self.measure_apart and self.evaluations.background
+        if self._measuring is None and apart and measures_elsewhere(self.target, self.device):
             self._measuring = MeasuringProcess(self.target)
         if self.run is not None and self.watcher is None:
             self.watcher = Watcher(

@@ -11,9 +11,11 @@ evaluation thread, 15% beside an evaluation process.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
 import threading
+import traceback
 from typing import Any
 
 import torch
@@ -38,29 +40,44 @@ class MeasuringProcess:
         self.target = target
         self._lock = threading.Lock()  # one request at a time, whichever thread asks
         self._child: tuple[Any, Any] | None = fork_child(_serve, (target,), "gankit-measures")
+        # a trainer never closed: the child must see its pipe close before multiprocessing waits for it at exit
+        atexit.register(self._let_go)
 
     def evaluate(self, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None) -> dict[str, float]:
         """`target.evaluate(fake, rng, labels)`, computed by the child."""
         with self._lock:
             if self._child is None:
                 return self.target.evaluate(fake, rng, labels)
-            request = (fake.detach().cpu().numpy(), rng.get_state().numpy(), _array(labels))
+            process, pipe = self._child
             try:
-                self._child[1].send(request)
-                ok, answer = self._child[1].recv()
+                pipe.send((fake.detach().cpu(), rng.get_state(), None if labels is None else labels.detach().cpu()))
+                while not pipe.poll(1.0):  # a child that died without closing its end (killed) is noticed
+                    if not process.is_alive():
+                        raise EOFError
+                ok, answer = pipe.recv()
             except (EOFError, OSError) as exc:
                 log.warning("the measuring process ended (%s): measures are computed in the run's own process "
                             "from now on", type(exc).__name__)  # fmt: skip
                 self.close()
                 return self.target.evaluate(fake, rng, labels)
+            except Exception as exc:  # an answer that does not read back (an error type that cannot be rebuilt)
+                raise RuntimeError(f"a measure failed in the measuring process, and its error could not be read "
+                                   f"back ({type(exc).__name__}: {exc})") from None  # fmt: skip
         if not ok:
-            raise answer
+            error, where = answer
+            error.add_note(f"raised in the measuring process:\n{where}")
+            raise error
         return answer
 
     def close(self) -> None:
         if self._child is not None:
             retire(*self._child)
             self._child = None
+        atexit.unregister(self._let_go)
+
+    def _let_go(self) -> None:
+        if self._child is not None:
+            self._child[1].close()
 
 
 class MeasuredElsewhere:
@@ -76,12 +93,9 @@ class MeasuredElsewhere:
         return self._process.evaluate(fake, rng, labels)
 
 
-def _array(values: Tensor | None) -> Any:
-    return None if values is None else values.detach().cpu().numpy()
-
-
 def _serve(target: Any, pipe: Any) -> None:
-    """The measuring child: answers each request with (True, measures) or (False, the error)."""
+    """The measuring child: answers each request with (True, measures) or (False, (the error,
+    its traceback as text))."""
     settle_in_child(pipe)
     while True:
         try:
@@ -92,16 +106,13 @@ def _serve(target: Any, pipe: Any) -> None:
             return
         fake, state, labels = request
         rng = torch.Generator()
-        rng.set_state(torch.from_numpy(state))
+        rng.set_state(state)
         try:
-            answer: tuple[bool, Any] = (True, target.evaluate(torch.from_numpy(fake), rng, _tensor(labels)))
+            answer: tuple[bool, Any] = (True, target.evaluate(fake, rng, labels))
         except Exception as exc:  # raised in the run, as if it had measured there
-            answer = (False, exc)
+            answer = (False, (exc, traceback.format_exc()))
         try:
             pipe.send(answer)
         except Exception:  # an error that cannot be sent as it is (the pipe pickles): its name and message
-            pipe.send((False, RuntimeError(f"{type(answer[1]).__name__}: {answer[1]}")))
-
-
-def _tensor(values: Any) -> Tensor | None:
-    return None if values is None else torch.from_numpy(values)
+            error, where = answer[1]
+            pipe.send((False, (RuntimeError(f"{type(error).__name__}: {error}"), where)))

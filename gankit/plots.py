@@ -146,8 +146,8 @@ def _plot_curves(ax: Any, curves: list[Series], **style: Any) -> list[Any]:
     lines = [ax.plot(xs, ys, label=label, **style)[0] for label, xs, ys in curves]
     ax.set_xlabel("iteration")
     ax.grid(alpha=0.3)
-    for axis in (ax.xaxis, ax.yaxis):
-        axis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 5, 10], integer=True))  # iterations
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
     return lines
 
 

@@ -270,6 +270,8 @@ class Population:
         """Train every member to `train.steps`; each then finishes as a solo run does (final
         checkpoint, generator, pictures, summary). Returns the members' summaries."""
         engine, total = self.engine, self.engine.config["train"]["steps"]
+        for trainer in [*self.members, engine]:  # members evaluate on threads, as one loop's work
+            trainer.measure_apart = False
         bars = [m.begin() for m in self.members]
         engine.begin()
         try:

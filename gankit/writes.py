@@ -11,10 +11,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 log = logging.getLogger("gankit")
 
 
+MAX_PENDING = 2  # writes queued or running before `submit` waits: each holds a copy of the state
+
+
 class BackgroundWrites:
     """Writes run in the order given. The first that fails stops those queued after it (a full
     disk keeps the last complete checkpoint, and nothing newer is pruned in its favour); its
-    error is raised in the loop at the next `submit` or `wait`."""
+    error is raised in the loop at every later `submit` and `wait`. A loop that checkpoints
+    faster than the disk writes waits, rather than holding ever more copies of the state."""
 
     def __init__(self) -> None:
         self._pool: ThreadPoolExecutor | None = None
@@ -28,6 +32,8 @@ class BackgroundWrites:
         if self._pool is None:  # started on first use: runs without checkpoints cost no thread
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="gankit-writes")
         self._futures = [f for f in self._futures if not f.done()]
+        while len(self._futures) >= MAX_PENDING:
+            self._futures.pop(0).result()
         self._futures.append(self._pool.submit(self._run, write))
 
     def wait(self) -> None:
@@ -40,10 +46,12 @@ class BackgroundWrites:
     def close(self) -> None:
         """Finish the writes queued (on every way out of a run: nothing is lost), then stop the
         thread. A failure not raised yet is logged: the run is already ending on its own error."""
+        told = self._raised  # the run already ends on a failure it was told of: not said twice
         try:
             self.wait()
         except Exception as exc:
-            log.warning("a checkpoint was not written: %s: %s", type(exc).__name__, exc)
+            if not told:
+                log.warning("a checkpoint was not written: %s: %s", type(exc).__name__, exc)
         finally:
             if self._pool is not None:
                 self._pool.shutdown()
@@ -58,6 +66,6 @@ class BackgroundWrites:
             self._failure = exc
 
     def _raise_failure(self) -> None:
-        if self._failure is not None and not self._raised:
+        if self._failure is not None:  # every time: nothing after it was written
             self._raised = True
             raise self._failure
