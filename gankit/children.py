@@ -4,6 +4,7 @@ to the run over one pipe, and goes when the run sends None or lets go of the pip
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -51,3 +52,24 @@ def retire(process: Any, pipe: Any) -> None:
         pipe.send(None)
     pipe.close()
     threading.Thread(target=process.join, name=f"reap-{process.name}", daemon=True).start()
+
+
+class HoldsChild:
+    """Owner of one forked child in `_child` (the process, the run's end of its pipe): if the
+    owner is never closed, the pipe is closed at exit, so the child goes before multiprocessing
+    waits for it; `_release_child` retires it."""
+
+    _child: tuple[Any, Any] | None = None
+
+    def _hold_child(self) -> None:
+        atexit.register(self._let_go)
+
+    def _release_child(self) -> None:
+        if self._child is not None:
+            retire(*self._child)
+            self._child = None
+        atexit.unregister(self._let_go)
+
+    def _let_go(self) -> None:
+        if self._child is not None:
+            self._child[1].close()

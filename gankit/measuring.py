@@ -11,7 +11,6 @@ evaluation thread, 15% beside an evaluation process.
 
 from __future__ import annotations
 
-import atexit
 import logging
 import sys
 import threading
@@ -21,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .children import fork_child, retire, settle_in_child
+from .children import HoldsChild, fork_child, settle_in_child
 
 log = logging.getLogger("gankit")
 
@@ -32,7 +31,7 @@ def measures_elsewhere(target: Any, device: torch.device) -> bool:
     return sys.platform == "linux" and device.type == "cpu" and bool(getattr(target, "pure_evaluation", False))
 
 
-class MeasuringProcess:
+class MeasuringProcess(HoldsChild):
     """The child that measures samples of `target` (inherited by the fork), one request at a
     time. If it dies, measuring goes on in the run's own process, said once."""
 
@@ -40,8 +39,7 @@ class MeasuringProcess:
         self.target = target
         self._lock = threading.Lock()  # one request at a time, whichever thread asks
         self._child: tuple[Any, Any] | None = fork_child(_serve, (target,), "gankit-measures")
-        # a trainer never closed: the child must see its pipe close before multiprocessing waits for it at exit
-        atexit.register(self._let_go)
+        self._hold_child()  # a trainer never closed: its child still goes at exit
 
     def evaluate(self, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None) -> dict[str, float]:
         """`target.evaluate(fake, rng, labels)`, computed by the child."""
@@ -70,14 +68,7 @@ class MeasuringProcess:
         return answer
 
     def close(self) -> None:
-        if self._child is not None:
-            retire(*self._child)
-            self._child = None
-        atexit.unregister(self._let_go)
-
-    def _let_go(self) -> None:
-        if self._child is not None:
-            self._child[1].close()
+        self._release_child()
 
 
 class MeasuredElsewhere:

@@ -20,7 +20,6 @@ drawing that fails is logged once per picture and never stops training.
 
 from __future__ import annotations
 
-import atexit
 import json
 import logging
 import sys
@@ -31,7 +30,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from .children import fork_child, retire
+from .children import HoldsChild, fork_child
 from .drawing_process import Build, Task, draw_all, serve
 
 log = logging.getLogger("gankit")
@@ -127,7 +126,7 @@ class ThreadRenderer(Drawing):
                     self._changed.notify_all()
 
 
-class ProcessRenderer(Drawing):
+class ProcessRenderer(Drawing, HoldsChild):
     """The newest refresh drawn by a child process forked when the renderer starts: it inherits
     `build` and what it refers to (the target, the paths), imports the drawing libraries while
     training starts, then draws each refresh's data (plain lists, dicts and arrays, sent
@@ -145,7 +144,7 @@ class ProcessRenderer(Drawing):
         self._retried = False  # the last refresh is sent again, once, if its child died
         self._sent_at = self._ready_at = 0.0  # when the running refresh was sent; when the next may start
         # at exit, the child must see the pipe close before multiprocessing waits for it
-        atexit.register(self._let_go)
+        self._hold_child()
         self._start()
 
     def submit(self, payload: Any, last: bool = False) -> None:
@@ -175,14 +174,7 @@ class ProcessRenderer(Drawing):
 
     def close(self) -> None:
         self.drain()
-        if self._child is not None:
-            retire(*self._child)
-            self._child = None
-        atexit.unregister(self._let_go)
-
-    def _let_go(self) -> None:
-        if self._child is not None:
-            self._child[1].close()
+        self._release_child()
 
     def _start(self) -> None:
         self._child = fork_child(serve, (self.build,), f"gankit-{self.kind}")
