@@ -94,14 +94,15 @@ def resumed_after_a_kill(tmp_path: Path, args: list[str], run: str, kill_at: int
     return a, b
 
 
-def assert_same_tensors(a: dict, b: dict) -> None:
-    """Every tensor in two (nested) state dicts is bit-identical."""
+def assert_same_tensors(a: dict, b: dict, atol: float = 0.0) -> None:
+    """Every tensor in two (nested) state dicts is bit-identical (or, given `atol`, within it)."""
     assert a.keys() == b.keys()
     for key in a:
         if isinstance(a[key], dict):
-            assert_same_tensors(a[key], b[key])
+            assert_same_tensors(a[key], b[key], atol)
         elif isinstance(a[key], torch.Tensor):
-            assert torch.equal(a[key], b[key]), f"{key} differs"
+            same = torch.equal(a[key], b[key]) if atol == 0 else torch.allclose(a[key], b[key], rtol=0, atol=atol)
+            assert same, f"{key} differs"
         else:
             assert a[key] == b[key], f"{key}: {a[key]} != {b[key]}"
 
