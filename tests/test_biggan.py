@@ -141,12 +141,16 @@ def test_biggan_draws_the_class_it_is_asked_for(fashion_biggan):
     assert fashion_biggan.measures["label_agreement"] > 0.4, fashion_biggan.measures  # chance: 0.1
 
 
-def test_truncation_trades_diversity_for_confidence_steadily(fashion_biggan):
+def test_truncation_trades_diversity_for_class_fidelity_steadily(fashion_biggan):
+    """Lower t: less varied within a class, and more samples read as the class asked for. (The
+    classifier's mean confidence moves too little on this short-trained model to say which way:
+    up 0.013 on a Xeon, down 0.016 on an AMD EPYC; docs/biggan.md.)"""
     loaded = gankit.load(fashion_biggan.run_dir)
     values = [1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25]
     rows = loaded.truncation_sweep(values, n=1000, seed=0)
-    confidence, spread = [r["confidence"] for r in rows], [r["class_spread"] for r in rows]
-    assert spearmanr(values, confidence).statistic < -0.9, confidence  # lower t, more confident
+    agreement, spread = [r["label_agreement"] for r in rows], [r["class_spread"] for r in rows]
+    assert spearmanr(values, agreement).statistic < -0.8, agreement  # −0.90 on a Xeon, −0.96 on an EPYC
+    assert agreement[-1] > agreement[0], agreement
     assert spearmanr(values, spread).statistic > 0.9, spread  # lower t, less varied within a class
     assert spread[-1] < 0.6 * spread[0]
     assert loaded.evaluate(n=200, seed=0, truncation=0.5)["protocol"]["truncation"] == 0.5

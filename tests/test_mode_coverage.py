@@ -2,8 +2,9 @@
 
 The preset (relativistic loss, zero-centred R1 and R2, G's moving average) covered 25 of 25
 modes with 95.8 ± 1.1% high-quality samples in each of 10 seeds at its 20,000 iterations, and
-25 in each of 10 seeds already at 10,000 (docs/mode-collapse.md). Here two seeds train to
-10,000 iterations as one population: the suite's time allows half the preset's length.
+25 in each of 10 seeds already at 10,000 (docs/mode-collapse.md). Here seed 0 trains to 10,000
+iterations: the suite's time (about 5 minutes of one core for this run on an AMD EPYC) allows
+one seed at half the preset's length.
 """
 
 from __future__ import annotations
@@ -16,9 +17,7 @@ HALF_THE_PRESET = ["train.steps=10000", "train.eval_every=0", "train.checkpoint_
 
 
 def test_the_grid_preset_covers_at_least_24_of_25_modes(tmp_path):
-    result = gankit.study("grid", seeds=2, overrides=HALF_THE_PRESET, runs_dir=tmp_path, quiet=True)
-    members = result.settings[0].members
-    assert all(m["diverged"] is None for m in members)
-    assert min(m["measures"]["modes"] for m in members) >= 24
+    measures = gankit.train("grid", overrides=["seed=0", *HALF_THE_PRESET], runs_dir=tmp_path, quiet=True).measures
+    assert measures["modes"] >= 24, measures
     # most samples sit on a mode: a plain GAN on these networks reaches 51 ± 42% at 3,000 iterations
-    assert min(m["measures"]["high_quality"] for m in members) > 0.8
+    assert measures["high_quality"] > 0.8, measures
