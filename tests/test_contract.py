@@ -29,31 +29,31 @@ def test_a_run_of_the_previous_version_loads_losslessly_and_resumes_as_it_would_
     run = tmp_path / "v1-ring"
     shutil.copytree(FIXTURE, run)
     (run / "checkpoints" / "ckpt-00000020.safetensors").unlink()
-    trainer = Trainer(RunDir.existing(run).read_config())
+    folder = RunDir.existing(run)
+    trainer = Trainer(folder.read_config())
     try:
-        trainer.restore_latest(RunDir.existing(run))
-        loaded = trainer.state_dict()
+        trainer.restore_latest(folder)
+        checkpoint.save(tmp_path / "today.safetensors", trainer.state_dict())  # as today writes it
     finally:
         trainer.close()
-    old10 = checkpoint.load(FIXTURE / "checkpoints" / "ckpt-00000010.safetensors")
-    _today(old10)
-    checkpoint.save(tmp_path / "today.safetensors", loaded)  # as today writes it (CPU tensors, JSON)
-    loaded = checkpoint.load(tmp_path / "today.safetensors")
+    restored = checkpoint.load(tmp_path / "today.safetensors")
+    saved = _under_todays_names(checkpoint.load(FIXTURE / "checkpoints" / "ckpt-00000010.safetensors"))
     for key in ("gan", "optim", "noise_rng", "data", "global_rng"):
-        assert_same_tensors({key: old10[key]}, {key: loaded[key]})
+        assert_same_tensors({key: saved[key]}, {key: restored[key]})
     done = run_gankit("train", "--resume", str(run), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     new = checkpoint.load(run / "checkpoints" / "ckpt-00000020.safetensors")
-    old = _today(checkpoint.load(FIXTURE / "checkpoints" / "ckpt-00000020.safetensors"))
+    old = _under_todays_names(checkpoint.load(FIXTURE / "checkpoints" / "ckpt-00000020.safetensors"))
     assert_same_tensors({"gan": old["gan"], "optim": old["optim"]}, {"gan": new["gan"], "optim": new["optim"]},
                         atol=1e-6)  # fmt: skip
     loaded = gankit.load(FIXTURE)
     assert loaded.sample(5, seed=0).shape == (5, 2) and loaded.generator is loaded.gan.ema["G"]
 
 
-def _today(state: dict) -> dict:
-    """A 0.1 checkpoint's state under today's names: the moving average as `ema.G.`, and Adam's
-    foreach switch as today's CPU runs set it (train.fast; the same arithmetic, bit for bit)."""
+def _under_todays_names(state: dict) -> dict:
+    """A 0.1 checkpoint's state (changed in place) under today's names: the moving average as
+    `ema.G.`, and Adam's foreach switch as today's CPU runs set it (train.fast; the same
+    arithmetic, bit for bit)."""
     state["gan"] = {("ema.G." + k[4:] if k.startswith("ema.") else k): v for k, v in state["gan"].items()}
     for spec in state["optim"].values():
         for group in spec["param_groups"]:
