@@ -1,13 +1,17 @@
-"""Shared test helpers: small configs, running the CLI in a subprocess, comparing weights."""
+"""Shared test helpers: small configs, running the CLI (in this process or a fresh one), comparing weights."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -38,15 +42,43 @@ TINY = [
 ]
 
 
-def gankit(*args: str, cwd: Path, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run `python -m gankit ARGS` and capture its output."""
+def gankit(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """`gankit ARGS` run in this process from folder CWD, as the command line runs it: its exit
+    status and what it printed (Python's warnings included) on stdout and stderr. A fresh
+    interpreter costs 4-8 s of importing torch and its compiler on the CI machine; tests that
+    need a process of their own (a kill, a patched module) use `gankit_process`."""
+    from gankit.cli import main
+
+    log = logging.getLogger("gankit")
+    saved = (list(log.handlers), log.level, log.propagate)
+    log.handlers[:], log.level, log.propagate = [], logging.NOTSET, True  # as a fresh process has it
+    out, err, previous, threads = io.StringIO(), io.StringIO(), Path.cwd(), torch.get_num_threads()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
+            warnings.resetwarnings()  # Python's own filters and printer, not pytest's recorder
+            warnings.simplefilter("default")
+            warnings.showwarning = _print_warning
+            try:
+                status = main(list(args))
+            except SystemExit as exc:  # argparse: usage errors, --help, --version
+                status = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    finally:
+        os.chdir(previous)
+        torch.set_num_threads(threads)
+        log.handlers[:], log.level, log.propagate = saved
+    return subprocess.CompletedProcess(["gankit", *args], status, out.getvalue(), err.getvalue())
+
+
+def _print_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Python's default printing of a warning, onto whatever stderr is now."""
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+def gankit_process(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run `python -m gankit ARGS` in a fresh interpreter and capture its output."""
     return subprocess.run(
-        [sys.executable, "-m", "gankit", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
+        [sys.executable, "-m", "gankit", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
     )
 
 
@@ -140,9 +172,25 @@ def _data_root_and_cache(tmp_path_factory):
         os.environ["OMP_NUM_THREADS"] = "1"
         torch.set_num_threads(1)
     cache = root / "gankit-cache"
-    cache.mkdir(exist_ok=True)
+    (cache / "classifiers").mkdir(parents=True, exist_ok=True)
     os.environ["GANKIT_CACHE"] = str(cache)
+    _seed_classifiers(cache / "classifiers")
     yield
+
+
+# The MNIST and Fashion-MNIST LeNets gankit trains on the shared data (tests/fixtures/classifiers:
+# trained by its recipe on the CI machine, 80-90 s of one core each there), placed in the test
+# cache as gankit would have left them. Their names hold the data's and recipe's hashes: another
+# dataset or a new recipe misses them, and gankit trains its own as before.
+CLASSIFIERS = ROOT / "tests" / "fixtures" / "classifiers"
+
+
+def _seed_classifiers(folder: Path) -> None:
+    for fixture in CLASSIFIERS.glob("*.safetensors"):
+        if not (folder / fixture.name).exists():
+            partial = folder / f".{fixture.name}.{os.getpid()}"
+            shutil.copyfile(fixture, partial)
+            os.replace(partial, folder / fixture.name)  # whole, whichever worker gets there first
 
 
 @pytest.fixture

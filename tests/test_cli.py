@@ -22,7 +22,7 @@ from gankit.models.mlp import MLPGenerator
 from gankit.presets import PRESETS
 from gankit.run import SUMMARY, RunDir
 
-from .conftest import TINY, with_fast_choice
+from .conftest import TINY, gankit_process, with_fast_choice
 from .conftest import gankit as run_gankit
 
 SETTINGS = [arg for setting in TINY for arg in ("--set", setting)]
@@ -31,8 +31,9 @@ LOG_KEYS = {"step", "time", "d_loss", "g_loss", "d_real", "d_fake", "acc_real", 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
+    """A run trained by `python -m gankit` in an interpreter of its own, as a user starts it."""
     cwd = tmp_path_factory.mktemp("cli")
-    done = run_gankit("train", "ring", *SETTINGS, "--set", "train.steps=40", cwd=cwd)
+    done = gankit_process("train", "ring", *SETTINGS, "--set", "train.steps=40", cwd=cwd)
     assert done.returncode == 0, done.stderr
     assert "Trained 40 iterations" in done.stdout and "modes" in done.stdout and "runs/ring" in done.stdout
     return cwd / "runs" / "ring"
