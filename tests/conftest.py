@@ -236,9 +236,9 @@ def _quiet_threads():
 # pytest-xdist hands whole files (--dist loadfile) to whichever worker has fewer than two queued,
 # in collection order: the longest first, so that both workers stay busy to the end instead of
 # one finishing a long file alone.
-LONGEST_FIRST = ["test_pix2pix.py", "test_cyclegan.py", "test_images.py", "test_stargan.py", "test_stabilised.py",
-                 "test_failures.py", "test_mode_coverage.py", "test_biggan.py", "test_progan.py",
-                 "test_distributed.py", "test_resume.py", "test_learning.py", "test_metrics.py"]  # fmt: skip
+LONGEST_FIRST = ["test_pix2pix.py", "test_stargan.py", "test_stabilised.py", "test_cyclegan.py",
+                 "test_mode_coverage.py", "test_biggan.py", "test_images.py", "test_progan.py", "test_learning.py",
+                 "test_distributed.py", "test_failures.py", "test_resume.py"]  # fmt: skip
 
 
 def pytest_collection_modifyitems(config, items):

@@ -35,9 +35,11 @@ def digits(tmp_path_factory) -> Path:
 
 
 def _learn(path: Path, *extra: str, before: bool = False) -> tuple[dict, dict]:
-    """Measures before (if asked) and after 300 iterations of batch 8 (lr 5e-4, constant)."""
+    """Measures before (if asked) and after 200 iterations of batch 8 (lr 5e-4, constant); at 200 on
+    the AMD EPYC CI machine: digits kept 98.8% with the cycle loss, 56.3% without, every
+    translation in its target domain (300 iterations gave 99.2% and 54%)."""
     overrides = [f"data.path={path}", *DIGITS, "data.batch_size=8", "optim.G.lr=5e-4", "optim.D.lr=5e-4",
-                 "optim.G.decay=0", "optim.D.decay=0", "train.steps=300", "train.log_every=50",
+                 "optim.G.decay=0", "optim.D.decay=0", "train.steps=200", "train.log_every=50",
                  "eval.n_samples=300", "eval.digits=true", *extra]  # fmt: skip
     trainer = Trainer(resolve("cyclegan", overrides=overrides))
     untrained = trainer.snapshot().measures if before else {}
@@ -58,7 +60,7 @@ def test_cyclegan_translates_digits_keeping_them_and_without_the_cycle_loss_it_d
         assert no_cycle[f"share_{domain}"] >= 0.9  # the adversarial game alone reaches the domain
     assert cycle["rec_l1"] < 0.4 * before["rec_l1"]
     # without it the digit is lost at least five times as often (measured: 22–48% of translations
-    # against under 1%, depending on the thread count)
+    # against under 1.2%, depending on the thread count and length)
     lost, lost_without = 1 - cycle["digits_kept"], 1 - no_cycle["digits_kept"]
     assert lost_without >= 5 * max(lost, 0.01) and no_cycle["digits_kept"] <= cycle["digits_kept"] - 0.1
 
