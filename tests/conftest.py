@@ -44,34 +44,53 @@ TINY = [
 
 def gankit(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """`gankit ARGS` run in this process from folder CWD, as the command line runs it: its exit
-    status and what it printed (Python's warnings included) on stdout and stderr. A fresh
-    interpreter costs 4-8 s of importing torch and its compiler on the CI machine; tests that
-    need a process of their own (a kill, a patched module) use `gankit_process`."""
+    status and what it printed on stdout and stderr, with Python's warnings and other loggers'
+    messages printed there as in a fresh interpreter. A fresh interpreter costs 4-8 s of
+    importing torch and its compiler on the CI machine; what only one shows (output while
+    importing, at exit, or written to file descriptor 2 by C code) is checked by the tests that
+    start one (`gankit_process`, `patched_run`, `killed_after_checkpoint`, torchrun). An
+    exception main() does not handle is raised here, where a process would exit with status 1."""
     from gankit.cli import main
+    from gankit.rng import capture_global_rng, restore_global_rng
 
-    log = logging.getLogger("gankit")
-    saved = (list(log.handlers), log.level, log.propagate)
-    log.handlers[:], log.level, log.propagate = [], logging.NOTSET, True  # as a fresh process has it
-    out, err, previous, threads = io.StringIO(), io.StringIO(), Path.cwd(), torch.get_num_threads()
-    os.chdir(cwd)
+    loggers = [logging.getLogger(name) for name in ("gankit", "")]
+    saved = [(list(log.handlers), log.level, log.propagate) for log in loggers]
+    for log in loggers:  # as a fresh process has them: no handlers (Python's last resort prints)
+        log.handlers[:] = []
+    loggers[0].level, loggers[0].propagate = logging.NOTSET, True
+    out, err, previous = io.StringIO(), io.StringIO(), Path.cwd()
+    threads, autotune, rng = torch.get_num_threads(), torch.backends.cudnn.benchmark, capture_global_rng()
     try:
+        os.chdir(cwd)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
-            warnings.resetwarnings()  # Python's own filters and printer, not pytest's recorder
-            warnings.simplefilter("default")
-            warnings.showwarning = _print_warning
+            _fresh_interpreter_warnings()
             try:
                 status = main(list(args))
             except SystemExit as exc:  # argparse: usage errors, --help, --version
+                if isinstance(exc.code, str):
+                    print(exc.code, file=sys.stderr)
                 status = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
     finally:
         os.chdir(previous)
         torch.set_num_threads(threads)
-        log.handlers[:], log.level, log.propagate = saved
+        torch.backends.cudnn.benchmark = autotune
+        restore_global_rng(rng)
+        for log, (handlers, level, propagate) in zip(loggers, saved):
+            log.handlers[:], log.level, log.propagate = handlers, level, propagate
     return subprocess.CompletedProcess(["gankit", *args], status, out.getvalue(), err.getvalue())
 
 
+def _fresh_interpreter_warnings() -> None:
+    """Python's default warning filters (not pytest's), printed onto whatever stderr is now."""
+    warnings.resetwarnings()
+    warnings.simplefilter("default")
+    for quiet in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
+        warnings.filterwarnings("ignore", category=quiet)
+    warnings.filterwarnings("default", category=DeprecationWarning, module="__main__")
+    warnings.showwarning = _print_warning
+
+
 def _print_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Python's default printing of a warning, onto whatever stderr is now."""
     sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 

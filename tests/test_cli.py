@@ -208,6 +208,15 @@ def test_bad_input_is_one_line_exit_2_and_touches_nothing(case, trained):
     assert sorted(p.name for p in (cwd / "runs").iterdir()) == ["ring"]
 
 
+@pytest.mark.parametrize("case", ["bad value", "sample format"])
+def test_bad_input_is_one_line_from_a_fresh_interpreter_too(case, trained):
+    """Started as a user starts it: nothing printed while torch and the rest import, by C code
+    or at exit joins the line (the test above runs the command inside the test's process)."""
+    args, message = BAD_INPUTS[case]
+    done = gankit_process(*[a.replace("RUN", str(trained)) for a in args], cwd=trained.parent.parent)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+
+
 def test_damaged_checkpoint_is_named_in_one_line(tmp_path):
     done = run_gankit("train", "ring", *SETTINGS, "--set", "train.steps=20", cwd=tmp_path)
     assert done.returncode == 0

@@ -29,6 +29,8 @@ from torch import Tensor, nn
 from ..atomic import atomic_write_bytes, file_lock
 
 log = logging.getLogger("gankit")
+# the cache key of a trained classifier: change it with anything that changes training (cached
+# classifiers, and the test suite's in tests/fixtures/classifiers, are then trained afresh)
 RECIPE = "lenet-16-32-128/onecycle-3e-3/bs128/ep2/v1"
 MULTI_LABEL_RECIPE = RECIPE + "/multi-label-bce"  # the cache key of multi-label classifiers
 INPUT = 28
