@@ -3,7 +3,6 @@ the domain FID orders corruptions of real digits; the FID Inception path works o
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 
@@ -19,7 +18,7 @@ from gankit.data import build_target
 from gankit.data.published import read_idx
 from gankit.errors import ConfigError
 from gankit.metrics import images as image_metrics
-from gankit.metrics.classifier import RECIPE, to_unit
+from gankit.metrics.classifier import RECIPE, recipe_key, to_unit
 from gankit.metrics.features import domain_features, inception_features, inception_path
 from gankit.metrics.scores import (
     GaussianStats,
@@ -154,7 +153,7 @@ def test_fashion_classifier_reaches_88_percent():
 def test_the_suites_classifiers_are_of_todays_recipe():
     """The fixtures the suite puts in its cache (tests/conftest.py) are found only under the
     current recipe's hash: a changed recipe needs them trained again, or the suite trains them."""
-    recipe = hashlib.sha256(RECIPE.encode()).hexdigest()[:8]
+    recipe = recipe_key(RECIPE)
     fixtures = sorted(CLASSIFIERS.glob("*.safetensors"))
     assert [f.stem.split("-")[0] for f in fixtures] == ["fashion", "mnist"]
     for fixture in fixtures:

@@ -199,6 +199,11 @@ def domain_classifier(
         return _load_or_train(name, train, test, num_classes, multi_label)
 
 
+def recipe_key(recipe: str) -> str:
+    """The part of a cached classifier's file name that names its recipe."""
+    return hashlib.sha256(recipe.encode()).hexdigest()[:8]
+
+
 def _load_or_train(
     name: str, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], num_classes: int, multi_label: bool
 ) -> DomainClassifier:
@@ -206,8 +211,7 @@ def _load_or_train(
         train, test = (train[0], train[1].float()), (test[0], test[1].float())
     data_hash = content_hash(train[0], train[1], test[0], test[1])
     recipe = MULTI_LABEL_RECIPE if multi_label else RECIPE
-    recipe_hash = hashlib.sha256(recipe.encode()).hexdigest()[:8]
-    path = cache_dir() / f"{name}-{data_hash[:16]}-{recipe_hash}.safetensors"
+    path = cache_dir() / f"{name}-{data_hash[:16]}-{recipe_key(recipe)}.safetensors"
     channels = train[0].shape[1]
     model = LeNet(channels, num_classes)
     if path.is_file():
